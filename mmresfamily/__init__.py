@@ -1,0 +1,7 @@
+"""mmresfamily: the ResNet family of vision backbones as an OpenMMLab plugin."""
+__version__ = '0.1.0'
+
+from .registry import MODELS  # noqa: E402
+from . import models  # noqa: E402,F401  (registers every backbone)
+
+__all__ = ['MODELS', '__version__']

@@ -1,0 +1,314 @@
+"""ResNet v1b/v1c/v1d: the blocks and the stage builder every ResNet-style family shares.
+
+Key names follow mmdet/torchvision (`conv1`, `bn1`, `layer1.0.conv2`, `downsample.0`, deep stem
+`stem.0..7`), so their checkpoints load unchanged.
+"""
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule, Sequential, constant_init
+
+from ...registry import MODELS
+from ..layers.builders import (build_conv3x3, build_stage_plugins, forward_plugins,
+                               make_plugin_layers)
+from .base import BaseBackbone, check_choice, check_stage_tuple
+
+
+class ResBlock(BaseModule):
+    """What residual blocks share: style/stride bookkeeping, the shortcut, checkpointing.
+
+    Subclasses build their layers and implement `residual(x)`; `merge` combines the residual
+    branch with the shortcut (addition here; gated shortcuts override it).
+    """
+    expansion = 1
+    act_after_merge = True  # post-activation (v1); pre-activation blocks set False
+    shortcut_norm = True  # pre-activation blocks project an already normalised input
+
+    def __init__(self, inplanes, planes, stride=1, dilation=1, downsample=None, style='pytorch',
+                 with_cp=False, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None, plugins=None,
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        check_choice('style', style, ('pytorch', 'caffe'))
+        self.inplanes, self.planes = inplanes, planes
+        self.stride, self.dilation = stride, dilation
+        self.style, self.with_cp = style, with_cp
+        self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
+        self.dcn, self.plugins = dcn, list(plugins or [])
+        # pytorch style strides the 3x3 conv, caffe style the first 1x1
+        self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
+        self.downsample = downsample
+        self.relu = nn.ReLU(inplace=True)
+
+    @classmethod
+    def make_downsample(cls, inplanes, outplanes, stride, avg_down, conv_cfg, norm_cfg):
+        """Projection shortcut: [AvgPool (avg_down)] + 1x1 conv [+ norm] (keys downsample.0/1/2)."""
+        layers = []
+        if avg_down:
+            # ResNet-D: pool before a stride-1 projection; identity when nothing to pool
+            layers.append(nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
+                          if stride > 1 else nn.Identity())
+            stride = 1
+        layers.append(build_conv_layer(conv_cfg, inplanes, outplanes, 1, stride=stride,
+                                       bias=False))
+        if cls.shortcut_norm:
+            layers.append(build_norm_layer(norm_cfg, outplanes)[1])
+        return nn.Sequential(*layers)
+
+    def add_norm(self, index, channels):
+        name, norm = build_norm_layer(self.norm_cfg, channels, postfix=index)
+        self.add_module(name, norm)
+        setattr(self, f'norm{index}_name', name)
+
+    norm1 = property(lambda self: getattr(self, self.norm1_name))
+    norm2 = property(lambda self: getattr(self, self.norm2_name))
+    norm3 = property(lambda self: getattr(self, self.norm3_name))
+
+    def zero_init_last(self):
+        """Zero the residual branch's last scale (zero_init_residual): the block starts as identity."""
+        raise NotImplementedError
+
+    def residual(self, x):
+        raise NotImplementedError
+
+    def merge(self, out, identity):
+        return out + identity
+
+    def _inner_forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.merge(self.residual(x), identity)
+
+    def forward(self, x):
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+        else:
+            out = self._inner_forward(x)
+        return self.relu(out) if self.act_after_merge else out
+
+
+class BasicBlock(ResBlock):
+    expansion = 1
+
+    def __init__(self, inplanes, planes, **kwargs):
+        super().__init__(inplanes, planes, **kwargs)
+        if self.dcn is not None:
+            raise ValueError('dcn is not supported by BasicBlock (ResNet-18/34); '
+                             'use a Bottleneck depth (50, 101, 152) for DCN stages')
+        if self.plugins:
+            raise ValueError('plugins are not supported by BasicBlock (ResNet-18/34); '
+                             'use a Bottleneck depth (50, 101, 152)')
+        self.conv1 = build_conv3x3(self.conv_cfg, None, inplanes, planes, self.stride,
+                                   self.dilation)
+        self.add_norm(1, planes)
+        self.conv2 = build_conv3x3(self.conv_cfg, None, planes, planes)
+        self.add_norm(2, planes)
+
+    def zero_init_last(self):
+        constant_init(self.norm2, 0)
+
+    def residual(self, x):
+        out = self.relu(self.norm1(self.conv1(x)))
+        return self.norm2(self.conv2(out))
+
+
+class Bottleneck(ResBlock):
+    """1x1 -> 3x3 (grouped when groups > 1: ResNeXt) -> 1x1, with DCN and plugins.
+
+    Families change only the 3x3 step by overriding `build_conv2` / `forward_conv2`.
+    """
+    expansion = 4
+
+    def __init__(self, inplanes, planes, groups=1, base_width=4, base_channels=64, **kwargs):
+        super().__init__(inplanes, planes, **kwargs)
+        self.groups = groups
+        self.width = width = self.bottleneck_width(planes, groups, base_width, base_channels)
+        self.conv1 = build_conv_layer(self.conv_cfg, inplanes, width, 1,
+                                      stride=self.conv1_stride, bias=False)
+        self.add_norm(1, width)
+        self.build_conv2(width)
+        self.conv3 = build_conv_layer(self.conv_cfg, width, planes * self.expansion, 1,
+                                      bias=False)
+        self.add_norm(3, planes * self.expansion)
+        self.plugin_names = {
+            position: make_plugin_layers(self, self.plugins, position, channels)
+            for position, channels in (('after_conv1', width), ('after_conv2', width),
+                                       ('after_conv3', planes * self.expansion))
+        }
+
+    @staticmethod
+    def bottleneck_width(planes, groups, base_width, base_channels):
+        """Channels between conv1 and conv3. ResNeXt rule (mmdet): groups x planes*base_width/64."""
+        return planes if groups == 1 else (planes * base_width // base_channels) * groups
+
+    def build_conv2(self, width):
+        self.conv2 = build_conv3x3(self.conv_cfg, self.dcn, width, width, self.conv2_stride,
+                                   self.dilation, self.groups)
+        self.add_norm(2, width)
+
+    def forward_conv2(self, x):
+        return self.relu(self.norm2(self.conv2(x)))
+
+    def zero_init_last(self):
+        constant_init(self.norm3, 0)
+
+    def residual(self, x):
+        out = self.relu(self.norm1(self.conv1(x)))
+        out = forward_plugins(self, out, self.plugin_names['after_conv1'])
+        out = self.forward_conv2(out)
+        out = forward_plugins(self, out, self.plugin_names['after_conv2'])
+        out = self.norm3(self.conv3(out))
+        return forward_plugins(self, out, self.plugin_names['after_conv3'])
+
+
+class ResLayer(Sequential):
+    """One stage: `num_blocks` blocks, the first one strided and projecting the shortcut.
+
+    `contract_dilation` halves the first block's dilation and `multi_grid` gives each block its
+    own dilation (mmseg D8 semantics).
+    """
+
+    def __init__(self, block, inplanes, planes, num_blocks, stride=1, dilation=1, avg_down=False,
+                 conv_cfg=None, norm_cfg=dict(type='BN'), contract_dilation=False,
+                 multi_grid=None, **block_kwargs):
+        outplanes = planes * block.expansion
+        downsample = None
+        if stride != 1 or inplanes != outplanes:
+            downsample = block.make_downsample(inplanes, outplanes, stride, avg_down, conv_cfg,
+                                               norm_cfg)
+        if multi_grid is not None:
+            dilations = check_stage_tuple('multi_grid (one dilation per block of the last stage)',
+                                          multi_grid, num_blocks)
+        else:
+            first = dilation // 2 if contract_dilation and dilation > 1 else dilation
+            dilations = (first, ) + (dilation, ) * (num_blocks - 1)
+        blocks = []
+        for i in range(num_blocks):
+            blocks.append(block(inplanes if i == 0 else outplanes, planes,
+                                stride=stride if i == 0 else 1, dilation=dilations[i],
+                                downsample=downsample if i == 0 else None, conv_cfg=conv_cfg,
+                                norm_cfg=norm_cfg, **block_kwargs))
+        super().__init__(*blocks)
+
+
+@MODELS.register_module()
+class ResNet(BaseBackbone):
+    """ResNet v1b (He et al. 2016, stride on the 3x3), with mmdet's options.
+
+    Args follow mmdet's ResNet; in addition `contract_dilation` / `multi_grid` (mmseg) and the
+    family arguments of the block (e.g. `groups`, `base_width`) through `block_cfg`.
+    """
+    arch_settings = {
+        18: (BasicBlock, (2, 2, 2, 2)),
+        34: (BasicBlock, (3, 4, 6, 3)),
+        50: (Bottleneck, (3, 4, 6, 3)),
+        101: (Bottleneck, (3, 4, 23, 3)),
+        152: (Bottleneck, (3, 8, 36, 3)),
+    }
+
+    def __init__(self, depth, in_channels=3, stem_channels=None, base_channels=64, num_stages=4,
+                 strides=(1, 2, 2, 2), dilations=(1, 1, 1, 1), out_indices=(0, 1, 2, 3),
+                 style='pytorch', deep_stem=False, avg_down=False, frozen_stages=-1,
+                 conv_cfg=None, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
+                 dcn=None, stage_with_dcn=(False, False, False, False), plugins=None,
+                 with_cp=False, zero_init_residual=True, contract_dilation=False,
+                 multi_grid=None, pretrained=None, init_cfg=None):
+        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
+                         pretrained, init_cfg)
+        check_choice('depth', depth, tuple(self.arch_settings))
+        check_choice('style', style, ('pytorch', 'caffe'))
+        strides = check_stage_tuple('strides', strides, num_stages)
+        dilations = check_stage_tuple('dilations', dilations, num_stages)
+        stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
+        self.depth = depth
+        self.block, stage_blocks = self.arch_settings[depth]
+        self.stage_blocks = stage_blocks[:num_stages]
+        self.stem_channels = base_channels if stem_channels is None else stem_channels
+        self.base_channels = base_channels
+        self.style, self.deep_stem, self.avg_down = style, deep_stem, avg_down
+        self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
+        self.with_cp, self.zero_init_residual = with_cp, zero_init_residual
+        self.dcn, self.stage_with_dcn = dcn, stage_with_dcn
+
+        self.build_stem()
+        inplanes = self.stem_channels
+        channels, reductions, reduction = [], [], 4
+        for i, num_blocks in enumerate(self.stage_blocks):
+            planes = base_channels * 2**i
+            layer = self.make_res_layer(
+                block=self.block, inplanes=inplanes, planes=planes, num_blocks=num_blocks,
+                stride=strides[i], dilation=dilations[i], avg_down=avg_down, style=style,
+                with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                dcn=dcn if stage_with_dcn[i] else None,
+                plugins=build_stage_plugins(plugins, i, num_stages),
+                contract_dilation=contract_dilation,
+                multi_grid=multi_grid if i == num_stages - 1 else None)
+            name = f'layer{i + 1}'
+            self.add_module(name, layer)
+            self.stage_names.append(name)
+            inplanes = planes * self.block.expansion
+            reduction *= strides[i]
+            channels.append(inplanes)
+            reductions.append(reduction)
+        self.set_feature_info(channels, reductions)
+        self._freeze_stages()
+
+    def make_res_layer(self, **kwargs):
+        """Build one stage; families override to pass their block arguments."""
+        return ResLayer(**kwargs)
+
+    def build_stem(self):
+        in_ch, out_ch = self.in_channels, self.stem_channels
+        if self.deep_stem:
+            mid = out_ch // 2
+            layers = []
+            for i, (cin, cout) in enumerate(((in_ch, mid), (mid, mid), (mid, out_ch))):
+                layers += [
+                    build_conv_layer(self.conv_cfg, cin, cout, 3, stride=2 if i == 0 else 1,
+                                     padding=1, bias=False),
+                    build_norm_layer(self.norm_cfg, cout)[1],
+                    nn.ReLU(inplace=True),
+                ]
+            self.stem = nn.Sequential(*layers)
+        else:
+            self.conv1 = build_conv_layer(self.conv_cfg, in_ch, out_ch, 7, stride=2, padding=3,
+                                          bias=False)
+            self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, out_ch, postfix=1)
+            self.add_module(self.norm1_name, norm1)
+            self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    @property
+    def norm1(self):
+        return getattr(self, self.norm1_name)
+
+    def forward_stem(self, x):
+        if self.deep_stem:
+            x = self.stem(x)
+        else:
+            x = self.relu(self.norm1(self.conv1(x)))
+        return self.maxpool(x)
+
+    def stem_modules(self):
+        return [self.stem] if self.deep_stem else [self.conv1, self.norm1]
+
+    def init_weights(self):
+        super().init_weights()
+        if self.zero_init_residual and not self.loads_pretrained:
+            for m in self.modules():
+                if isinstance(m, ResBlock):
+                    m.zero_init_last()
+
+
+@MODELS.register_module()
+class ResNetV1c(ResNet):
+    """ResNet-C: the 3x3 deep stem (Bag of Tricks, He et al. 2019)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(deep_stem=True, avg_down=False, **kwargs)
+
+
+@MODELS.register_module()
+class ResNetV1d(ResNet):
+    """ResNet-D: deep stem plus average-pooled projection shortcuts."""
+
+    def __init__(self, **kwargs):
+        super().__init__(deep_stem=True, avg_down=True, **kwargs)

@@ -1,0 +1,65 @@
+"""Split attention (ResNeSt, Zhang et al. 2020) in radix-major layout.
+
+Channels of the radix-expanded conv are laid out as (radix, groups * channels), which is the layout
+of timm, mmdet and the official code, so their checkpoints load unchanged.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_conv_layer, build_norm_layer
+
+from .builders import resolve_dcn
+
+
+class SplitAttentionConv2d(nn.Module):
+    """conv(radix*C) -> norm0 -> relu -> per-split attention from the pooled sum of splits.
+
+    Keys: conv, bn0, fc1, bn1, fc2 (norm names follow `norm_cfg`: BN gives bn0/bn1).
+    """
+
+    def __init__(self, in_channels, channels, kernel_size=3, stride=1, padding=1, dilation=1,
+                 groups=1, radix=2, reduction_factor=4, conv_cfg=None, norm_cfg=dict(type='BN'),
+                 dcn=None):
+        super().__init__()
+        inter_channels = max(in_channels * radix // reduction_factor, 32)
+        self.radix = radix
+        self.groups = groups
+        self.channels = channels
+        dcn_cfg = resolve_dcn(dcn, stride)
+        if dcn_cfg is not None and conv_cfg is not None:
+            raise ValueError('conv_cfg and dcn cannot be combined on the same conv')
+        self.conv = build_conv_layer(dcn_cfg if dcn_cfg is not None else conv_cfg, in_channels,
+                                     channels * radix, kernel_size, stride=stride,
+                                     padding=padding, dilation=dilation, groups=groups * radix,
+                                     bias=False)
+        self.norm0_name, norm0 = build_norm_layer(norm_cfg, channels * radix, postfix=0)
+        self.add_module(self.norm0_name, norm0)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc1 = nn.Conv2d(channels, inter_channels, 1, groups=groups)
+        self.norm1_name, norm1 = build_norm_layer(norm_cfg, inter_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+        self.fc2 = nn.Conv2d(inter_channels, channels * radix, 1, groups=groups)
+
+    def _attention(self, logits: torch.Tensor) -> torch.Tensor:
+        batch = logits.size(0)
+        if self.radix > 1:
+            # softmax across the radix splits of each group (the "r-softmax")
+            logits = logits.view(batch, self.groups, self.radix, -1).transpose(1, 2)
+            return F.softmax(logits, dim=1).reshape(batch, -1, 1, 1)
+        return torch.sigmoid(logits)
+
+    def forward(self, x):
+        x = self.relu(getattr(self, self.norm0_name)(self.conv(x)))
+        batch = x.size(0)
+        if self.radix > 1:
+            splits = x.view(batch, self.radix, -1, *x.shape[2:])
+            gap = splits.sum(dim=1)
+        else:
+            gap = x
+        gap = F.adaptive_avg_pool2d(gap, 1)
+        gap = self.relu(getattr(self, self.norm1_name)(self.fc1(gap)))
+        atten = self._attention(self.fc2(gap))
+        if self.radix > 1:
+            atten = atten.view(batch, self.radix, -1, 1, 1)
+            return (atten * splits).sum(dim=1).contiguous()
+        return (atten * x).contiguous()

@@ -1,0 +1,69 @@
+"""Helpers for tests that compare mmresfamily backbones with reference implementations."""
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+@torch.no_grad()
+def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every parameter and BN statistic non-trivial random values (in place).
+
+    Conv weights keep a fan-in scale so activations stay O(1) through deep nets; BN statistics
+    and affine terms are far from their (0, 1) defaults, so a missed or misplaced norm shows.
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(shape):
+        return torch.rand(shape, generator=gen)
+
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.weight.copy_(0.5 + rand(m.weight.shape))
+            m.bias.copy_(rand(m.bias.shape) - 0.5)
+            m.running_mean.copy_(rand(m.running_mean.shape) - 0.5)
+            m.running_var.copy_(0.5 + rand(m.running_var.shape))
+        else:
+            for name, p in m.named_parameters(recurse=False):
+                if p.dim() > 1:
+                    fan_in = p[0].numel()
+                    p.copy_((rand(p.shape) * 2 - 1) * (3.0 / fan_in)**0.5)
+                else:
+                    p.copy_((rand(p.shape) - 0.5) * 0.2)
+    return model
+
+
+def relative_max_diff(ours: torch.Tensor, ref: torch.Tensor) -> float:
+    """max |ours - ref| / max |ref| (the tolerance unit of the equivalence tests)."""
+    if ours.shape != ref.shape:
+        raise AssertionError(f'shape mismatch: ours {tuple(ours.shape)} vs ref {tuple(ref.shape)}')
+    return ((ours - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item()
+
+
+def assert_features_close(ours: Sequence[torch.Tensor], ref: Sequence[torch.Tensor],
+                          rtol: float = 1e-5):
+    assert len(ours) == len(ref), f'{len(ours)} features vs {len(ref)}'
+    for i, (a, b) in enumerate(zip(ours, ref)):
+        diff = relative_max_diff(a, b)
+        assert diff <= rtol, f'feature {i}: max abs diff {diff:.3g} x max|ref| > {rtol}'
+
+
+def stage_outputs(model: nn.Module, module_names: Sequence[str], x: torch.Tensor):
+    """Run `model(x)` and return the outputs of the named submodules (forward hooks)."""
+    captured = {}
+    handles = [model.get_submodule(name).register_forward_hook(
+        lambda mod, inp, out, name=name: captured.__setitem__(name, out))
+        for name in module_names]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return [captured[name] for name in module_names]
+
+
+def params_with_head(backbone, num_classes: int = 1000) -> int:
+    """Parameter count as published for classifiers: backbone + linear head on the last stage."""
+    last = backbone.feature_info[-1]['num_chs']
+    return sum(p.numel() for p in backbone.parameters()) + last * num_classes + num_classes

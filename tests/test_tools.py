@@ -1,0 +1,44 @@
+"""The main job (tools/summary.py) and the convert tool behave from the command line."""
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+def test_summary_prints_every_variant_of_a_family(tmp_path):
+    result = run_tool('tools/summary.py', '--families', 'ResNet', 'ResNeXt', '--size', '64',
+                      '--csv', tmp_path / 'out.csv')
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = (tmp_path / 'out.csv').read_text().splitlines()
+    assert [r.split(',')[0] for r in rows[1:]] == [
+        'ResNet-18', 'ResNet-34', 'ResNet-50', 'ResNet-101', 'ResNet-152', 'ResNeXt-50',
+        'ResNeXt-101', 'ResNeXt-152']
+    resnet50 = rows[3].split(',')
+    assert resnet50[2] == '25.56'  # with a 1000-class head, as published
+    assert resnet50[4] == '4:256 8:512 16:1024 32:2048'
+
+
+def test_convert_rejects_unknown_model_and_missing_file(tmp_path):
+    src = tmp_path / 'in.pth'
+    torch.save({'conv1.weight': torch.zeros(1)}, src)
+    result = run_tool('tools/convert_weights.py', 'timm', 'vit_base', src, tmp_path / 'o.pth')
+    assert result.returncode != 0 and "timm model 'vit_base' is not of the ResNet core" in \
+        result.stderr
+    result = run_tool('tools/convert_weights.py', 'timm', 'resnet50', tmp_path / 'missing.pth',
+                      tmp_path / 'o.pth')
+    assert result.returncode != 0 and 'input checkpoint not found' in result.stderr
+
+
+def test_our_tests_are_not_a_package():
+    """mmseg's wheel installs a top-level `tests` package; ours must never be imported as it."""
+    assert not (ROOT / 'tests' / '__init__.py').exists()
+    assert 'tests' not in sys.modules or not str(getattr(sys.modules['tests'], '__file__', '')) \
+        .startswith(str(ROOT))
