@@ -30,7 +30,7 @@ def test_convert_rejects_unknown_model_and_missing_file(tmp_path):
     src = tmp_path / 'in.pth'
     torch.save({'conv1.weight': torch.zeros(1)}, src)
     result = run_tool('tools/convert_weights.py', 'timm', 'vit_base', src, tmp_path / 'o.pth')
-    assert result.returncode != 0 and "timm model 'vit_base' is not of the ResNet core" in \
+    assert result.returncode != 0 and "timm model 'vit_base' is not one this converter knows" in \
         result.stderr
     result = run_tool('tools/convert_weights.py', 'timm', 'resnet50', tmp_path / 'missing.pth',
                       tmp_path / 'o.pth')

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mmresfamily.converters import CONVERTERS, convert  # noqa: E402
-from mmresfamily.converters import timm as _timm  # noqa: E402,F401  (registers 'timm')
+from mmresfamily.converters import CONVERTERS, convert, load_all  # noqa: E402
+
+load_all()
 
 
 def load_any(path: Path):

@@ -18,6 +18,23 @@ PY="${PYTHON:-python3}"
 log() { printf '[setup] %s\n' "$*" >&2; }
 mkdir -p "$WHEELS"
 
+# Real data for training examples and tests: Fashion-MNIST from Debian (nothing downloaded at
+# run time). As root: apt-get; otherwise unpack the .deb into the cache.
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && \
+   [ ! -f "$CACHE/debs/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz" ]; then
+    log "Fashion-MNIST (Debian package dataset-fashion-mnist)"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+         { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }) \
+            || log "warning: could not install dataset-fashion-mnist; tests that need it will say so"
+    else
+        (cd "$(mktemp -d)" && apt-get download dataset-fashion-mnist >/dev/null && \
+         dpkg-deb -x dataset-fashion-mnist_*.deb "$CACHE/debs") \
+            || log "warning: could not fetch dataset-fashion-mnist; tests that need it will say so"
+    fi
+fi
+
+
 if [ ! -x "$VENV/bin/python" ]; then
     log "creating virtual environment at $VENV"
     "$PY" -m venv "$VENV"

@@ -3,6 +3,17 @@
 Every converter returns `(state_dict, backbone_cfg, dropped_keys)`: loading `state_dict` with
 `strict=True` into `MODELS.build(backbone_cfg)` gives the source model's features.
 """
+import importlib
+
 from .registry import CONVERTERS, convert
 
-__all__ = ['CONVERTERS', 'convert']
+# modules that register converters (timm families, other layouts); imported on first use
+FAMILY_MODULES = ['timm']
+
+
+def load_all():
+    for name in FAMILY_MODULES:
+        importlib.import_module(f'{__name__}.{name}')
+
+
+__all__ = ['CONVERTERS', 'convert', 'load_all']

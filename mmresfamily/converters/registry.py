@@ -23,7 +23,8 @@ def unwrap_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
 
 
 def convert(source: str, model_name: str, checkpoint: Mapping) -> Tuple[dict, dict, list]:
-    from . import timm  # noqa: F401  (registers the converters)
+    from . import load_all
+    load_all()
     if source not in CONVERTERS:
         raise ValueError(f'source must be one of {sorted(CONVERTERS)}; got {source!r}')
     return CONVERTERS[source](model_name, unwrap_state_dict(checkpoint))

@@ -1,8 +1,23 @@
-"""timm -> mmresfamily for the ResNet core family (resnet*, resnext*, resnest*, res2net*,
-resnetv2_* with BatchNorm). Classifier heads (and resnetv2's final norm) are dropped."""
+"""timm -> mmresfamily. One handler per family: `parse(name) -> cfg or None` and
+`convert(cfg, state_dict) -> (state_dict, dropped_keys)`; families in other modules add theirs
+with `register_timm_family`. This module holds the ResNet core family (resnet*, resnext*,
+resnest*, res2net*, resnetv2_* with BatchNorm). Classifier heads (and resnetv2's final norm) are
+dropped."""
 import re
+from typing import Callable, List, Optional, Tuple
 
 from .registry import register_converter
+
+# (parse, convert) per family, tried in order
+TIMM_FAMILIES: List[Tuple[Callable[[str], Optional[dict]], Callable]] = []
+
+
+def register_timm_family(parse: Callable[[str], Optional[dict]]):
+    """Decorate a family's converter; `parse` maps a timm model name to a backbone cfg or None."""
+    def wrap(convert_fn):
+        TIMM_FAMILIES.append((parse, convert_fn))
+        return convert_fn
+    return wrap
 
 # timm deep stem `conv1.{0,1,3,4,6}` + `bn1` == mmdet `stem.{0,1,3,4,6,7}`
 _DEEP_STEM = {'conv1.0.': 'stem.0.', 'conv1.1.': 'stem.1.', 'conv1.3.': 'stem.3.',
@@ -12,7 +27,7 @@ _PREACT_DEEP_STEM = {'stem.conv1.': 'stem.0.', 'stem.norm1.': 'stem.1.',
                      'stem.conv3.': 'stem.6.', 'stem.conv.': 'conv1.'}
 
 
-def parse_model_name(name: str) -> dict:
+def parse_resnet_family(name: str) -> Optional[dict]:
     """The backbone config matching a timm model name of the ResNet core family."""
     rules = [
         (r'resnet(\d+)$', lambda d: dict(type='mmresfamily.ResNet', depth=int(d))),
@@ -37,9 +52,7 @@ def parse_model_name(name: str) -> dict:
         m = re.match(pattern, name)
         if m:
             return make(*m.groups())
-    raise ValueError(f'timm model {name!r} is not of the ResNet core family this converter '
-                     f'knows (resnet*, resnet*c/d, resnext*_GxWd, resnest*d/e, '
-                     f'res2net*_Ww_Ss, res2net*d, resnetv2_*[d])')
+    return None
 
 
 def _rename_prefix(key, table):
@@ -60,18 +73,31 @@ def _preact_key(key, avg_down):
     return f'layer{int(stage) + 1}.{block}.{rest}'
 
 
-@register_converter('timm')
-def convert_timm(model_name: str, state_dict: dict):
-    cfg = parse_model_name(model_name)
+@register_timm_family(parse_resnet_family)
+def convert_resnet_family(cfg: dict, state_dict: dict):
     out, dropped = {}, []
+    preact = cfg['type'].endswith('PreResNet')
+    deep_stem = cfg.get('deep_stem', cfg['type'].endswith(('V1c', 'V1d', 'ResNeSt', 'Res2Net')))
     for key, value in state_dict.items():
-        if key.startswith(('fc.', 'head.')) or (cfg['type'].endswith('PreResNet')
-                                                 and key.startswith('norm.')):
+        if key.startswith(('fc.', 'head.')) or (preact and key.startswith('norm.')):
             dropped.append(key)
             continue
-        if cfg['type'].endswith('PreResNet'):
+        if preact:
             key = _preact_key(key, cfg['avg_down'])
-        elif cfg.get('deep_stem', cfg['type'].endswith(('V1c', 'V1d', 'ResNeSt', 'Res2Net'))):
+        elif deep_stem:
             key = _rename_prefix(key, _DEEP_STEM)
         out[key] = value
-    return out, cfg, dropped
+    return out, dropped
+
+
+@register_converter('timm')
+def convert_timm(model_name: str, state_dict: dict):
+    for parse, convert_family in TIMM_FAMILIES:
+        cfg = parse(model_name)
+        if cfg is not None:
+            out, dropped = convert_family(cfg, state_dict)
+            return out, cfg, dropped
+    raise ValueError(f'timm model {model_name!r} is not one this converter knows; known '
+                     f'families: resnet*, resnet*c/d, resnext*_GxWd, resnest*d/e, '
+                     f'res2net*_Ww_Ss, res2net*d, resnetv2_*[d] and those of '
+                     f'{sorted({fn.__module__ for _, fn in TIMM_FAMILIES})}')

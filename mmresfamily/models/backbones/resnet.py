@@ -11,14 +11,16 @@ from mmengine.model import BaseModule, Sequential, constant_init
 from ...registry import MODELS
 from ..layers.builders import (build_conv3x3, build_stage_plugins, forward_plugins,
                                make_plugin_layers)
+from ..layers.highway import HighwayGate
 from .base import BaseBackbone, check_choice, check_stage_tuple
 
 
 class ResBlock(BaseModule):
     """What residual blocks share: style/stride bookkeeping, the shortcut, checkpointing.
 
-    Subclasses build their layers and implement `residual(x)`; `merge` combines the residual
-    branch with the shortcut (addition here; gated shortcuts override it).
+    Subclasses build their layers and implement `residual(x)`; `merge` adds the residual branch
+    to the shortcut, or gates the two with a Highway gate when `highway=True` (no gate, no cost,
+    when off).
     """
     expansion = 1
     act_after_merge = True  # post-activation (v1); pre-activation blocks set False
@@ -26,7 +28,7 @@ class ResBlock(BaseModule):
 
     def __init__(self, inplanes, planes, stride=1, dilation=1, downsample=None, style='pytorch',
                  with_cp=False, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None, plugins=None,
-                 init_cfg=None):
+                 highway=False, init_cfg=None):
         super().__init__(init_cfg)
         check_choice('style', style, ('pytorch', 'caffe'))
         self.inplanes, self.planes = inplanes, planes
@@ -38,6 +40,9 @@ class ResBlock(BaseModule):
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
         self.downsample = downsample
         self.relu = nn.ReLU(inplace=True)
+        self.highway = highway
+        if highway:
+            self.highway_gate = HighwayGate(planes * self.expansion)
 
     @classmethod
     def make_downsample(cls, inplanes, outplanes, stride, avg_down, conv_cfg, norm_cfg):
@@ -71,7 +76,7 @@ class ResBlock(BaseModule):
         raise NotImplementedError
 
     def merge(self, out, identity):
-        return out + identity
+        return self.highway_gate(out, identity) if self.highway else out + identity
 
     def _inner_forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -193,8 +198,9 @@ class ResLayer(Sequential):
 class ResNet(BaseBackbone):
     """ResNet v1b (He et al. 2016, stride on the 3x3), with mmdet's options.
 
-    Args follow mmdet's ResNet; in addition `contract_dilation` / `multi_grid` (mmseg) and the
-    family arguments of the block (e.g. `groups`, `base_width`) through `block_cfg`.
+    Args follow mmdet's ResNet; in addition `contract_dilation` / `multi_grid` (mmseg D8) and
+    `highway` (Highway-gated shortcuts in every block). Families pass their block arguments by
+    overriding `make_res_layer`.
     """
     arch_settings = {
         18: (BasicBlock, (2, 2, 2, 2)),
@@ -210,7 +216,7 @@ class ResNet(BaseBackbone):
                  conv_cfg=None, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
                  dcn=None, stage_with_dcn=(False, False, False, False), plugins=None,
                  with_cp=False, zero_init_residual=True, contract_dilation=False,
-                 multi_grid=None, pretrained=None, init_cfg=None):
+                 multi_grid=None, highway=False, pretrained=None, init_cfg=None):
         super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
                          pretrained, init_cfg)
         check_choice('depth', depth, tuple(self.arch_settings))
@@ -239,7 +245,7 @@ class ResNet(BaseBackbone):
                 with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                 dcn=dcn if stage_with_dcn[i] else None,
                 plugins=build_stage_plugins(plugins, i, num_stages),
-                contract_dilation=contract_dilation,
+                contract_dilation=contract_dilation, highway=highway,
                 multi_grid=multi_grid if i == num_stages - 1 else None)
             name = f'layer{i + 1}'
             self.add_module(name, layer)
