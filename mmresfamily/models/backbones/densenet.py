@@ -1,0 +1,176 @@
+"""DenseNet-BC (Huang et al. 2017, "Densely Connected Convolutional Networks").
+
+Each dense layer sees the concatenation of every earlier output of its block (norm-relu-1x1 conv
+to `bn_size * growth_rate` channels, norm-relu-3x3 conv to `growth_rate`); transitions
+(norm-relu-1x1 conv-2x2 avg pool) compress the channels by `compression` and halve the
+resolution. Stage i is [transition i-1 +] dense block i, so its output is the block's
+concatenation before the next transition (the dense-prediction tap at stride 4/8/16/32); the last
+stage ends with the final norm + relu. Key names follow torchvision/timm inside blocks
+(`denselayer1.norm1`, `transition.conv`), so conversion is a rename of the containers.
+"""
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_conv_layer, build_norm_layer
+
+from ...registry import MODELS
+from ..layers.builders import build_conv3x3
+from .base import BaseBackbone, check_stage_tuple
+
+
+class DenseLayer(nn.Module):
+    """cat(inputs) -> norm1-relu-conv1(1x1) -> norm2-relu-conv2(3x3) [-> dropout]."""
+
+    def __init__(self, in_channels, growth_rate, bn_size, drop_rate=0., with_cp=False,
+                 conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None):
+        super().__init__()
+        mid = bn_size * growth_rate
+        self.norm1 = build_norm_layer(norm_cfg, in_channels)[1]
+        self.conv1 = build_conv_layer(conv_cfg, in_channels, mid, 1, bias=False)
+        self.norm2 = build_norm_layer(norm_cfg, mid)[1]
+        self.conv2 = build_conv3x3(conv_cfg, dcn, mid, growth_rate)
+        self.drop_rate = drop_rate
+        self.with_cp = with_cp
+
+    def _inner_forward(self, *features):
+        x = torch.cat(features, 1)
+        x = self.conv1(F.relu(self.norm1(x)))
+        x = self.conv2(F.relu(self.norm2(x)))
+        return F.dropout(x, p=self.drop_rate, training=self.training) if self.drop_rate else x
+
+    def forward(self, features):
+        # memory-efficient DenseNet: the concatenation and its normalised copies are what grows
+        # quadratically with depth; checkpointing recomputes them in backward instead of storing
+        if self.with_cp and any(f.requires_grad for f in features):
+            return cp.checkpoint(self._inner_forward, *features, use_reentrant=False)
+        return self._inner_forward(*features)
+
+
+class DenseBlock(nn.ModuleDict):
+    """`num_layers` dense layers; returns the concatenation of the input and every new output."""
+
+    def __init__(self, num_layers, in_channels, growth_rate, **layer_kwargs):
+        super().__init__()
+        for i in range(num_layers):
+            self.add_module(f'denselayer{i + 1}',
+                            DenseLayer(in_channels + i * growth_rate, growth_rate, **layer_kwargs))
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.values():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class Transition(nn.Sequential):
+    """norm-relu-1x1 conv (compression) - 2x2 average pool."""
+
+    def __init__(self, in_channels, out_channels, conv_cfg=None, norm_cfg=dict(type='BN')):
+        super().__init__(OrderedDict([
+            ('norm', build_norm_layer(norm_cfg, in_channels)[1]),
+            ('relu', nn.ReLU(inplace=True)),
+            ('conv', build_conv_layer(conv_cfg, in_channels, out_channels, 1, bias=False)),
+            ('pool', nn.AvgPool2d(kernel_size=2, stride=2)),
+        ]))
+
+
+@MODELS.register_module()
+class DenseNet(BaseBackbone):
+    """DenseNet-BC 121/169/201/161/264 with mmdet-style options.
+
+    Args:
+        arch (int | dict): a depth of `arch_settings` or a dict with `growth_rate`, `depths`
+            (layers per dense block) and optionally `init_channels` (default 2 x growth_rate).
+        bn_size (int): bottleneck width of a dense layer, in multiples of growth_rate.
+        drop_rate (float): dropout after every dense layer (training only).
+        compression (float): fraction of channels a transition keeps.
+        with_cp (bool): checkpoint every dense layer ("memory-efficient" DenseNet).
+        dcn, stage_with_dcn: deformable 3x3 convs in the dense layers of the chosen stages.
+    The other arguments are those of `BaseBackbone` / mmdet's ResNet.
+    """
+    arch_settings = {
+        121: dict(growth_rate=32, depths=(6, 12, 24, 16), init_channels=64),
+        169: dict(growth_rate=32, depths=(6, 12, 32, 32), init_channels=64),
+        201: dict(growth_rate=32, depths=(6, 12, 48, 32), init_channels=64),
+        161: dict(growth_rate=48, depths=(6, 12, 36, 24), init_channels=96),
+        264: dict(growth_rate=32, depths=(6, 12, 64, 48), init_channels=64),
+    }
+
+    def __init__(self, arch=121, in_channels=3, num_stages=4, out_indices=(0, 1, 2, 3),
+                 bn_size=4, drop_rate=0., compression=0.5, frozen_stages=-1, conv_cfg=None,
+                 norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
+                 stage_with_dcn=(False, False, False, False), with_cp=False, pretrained=None,
+                 init_cfg=None):
+        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
+                         pretrained, init_cfg)
+        arch = self.resolve_arch(arch)
+        if not isinstance(bn_size, int) or bn_size < 1:
+            raise ValueError(f'bn_size must be a positive int; got {bn_size!r}')
+        if not 0 <= drop_rate < 1:
+            raise ValueError(f'drop_rate must be in [0, 1); got {drop_rate!r}')
+        if not 0 < compression <= 1:
+            raise ValueError(f'compression must be in (0, 1]; got {compression!r}')
+        stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
+        self.growth_rate = arch['growth_rate']
+        self.depths = tuple(arch['depths'])[:num_stages]
+        self.init_channels = arch['init_channels']
+        self.with_cp, self.dcn, self.stage_with_dcn = with_cp, dcn, stage_with_dcn
+
+        self.conv0 = build_conv_layer(conv_cfg, in_channels, self.init_channels, 7, stride=2,
+                                      padding=3, bias=False)
+        self.norm0 = build_norm_layer(norm_cfg, self.init_channels)[1]
+        self.pool0 = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+        channels, stage_channels, reductions = self.init_channels, [], []
+        for i, num_layers in enumerate(self.depths):
+            stage = nn.Sequential()
+            if i > 0:  # the previous block's transition opens this stage (as a downsample)
+                compressed = int(channels * compression)
+                stage.add_module('transition', Transition(channels, compressed, conv_cfg,
+                                                          norm_cfg))
+                channels = compressed
+            stage.add_module('block', DenseBlock(
+                num_layers, channels, self.growth_rate, bn_size=bn_size, drop_rate=drop_rate,
+                with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                dcn=dcn if stage_with_dcn[i] else None))
+            channels += num_layers * self.growth_rate
+            if i == len(self.depths) - 1:  # the classifier's final norm closes the last stage
+                stage.add_module('norm', build_norm_layer(norm_cfg, channels)[1])
+                stage.add_module('relu', nn.ReLU(inplace=True))
+            name = f'stage{i + 1}'
+            self.add_module(name, stage)
+            self.stage_names.append(name)
+            stage_channels.append(channels)
+            reductions.append(4 * 2**i)
+        self.set_feature_info(stage_channels, reductions)
+        self._freeze_stages()
+
+    def resolve_arch(self, arch) -> dict:
+        if isinstance(arch, dict):
+            missing = {'growth_rate', 'depths'} - set(arch)
+            unknown = set(arch) - {'growth_rate', 'depths', 'init_channels'}
+            if missing or unknown:
+                raise ValueError(f'arch dict needs keys growth_rate, depths and optionally '
+                                 f'init_channels; got {sorted(arch)}')
+            depths = tuple(arch['depths'])
+            if len(depths) < self.num_stages:
+                raise ValueError(f'arch depths must have at least num_stages='
+                                 f'{self.num_stages} entries; got {depths!r}')
+            return dict(arch, depths=depths,
+                        init_channels=arch.get('init_channels', 2 * arch['growth_rate']))
+        if isinstance(arch, str) and arch.isdigit():
+            arch = int(arch)
+        if arch not in self.arch_settings:
+            allowed = ', '.join(str(a) for a in self.arch_settings)
+            raise ValueError(f'arch must be one of {allowed} or a dict(growth_rate=..., '
+                             f'depths=..., init_channels=...); got {arch!r}')
+        return self.arch_settings[arch]
+
+    def forward_stem(self, x):
+        return self.pool0(F.relu(self.norm0(self.conv0(x)), inplace=True))
+
+    def stem_modules(self):
+        return [self.conv0, self.norm0]

@@ -1,0 +1,195 @@
+"""Dual Path Networks (Chen et al. 2017), pre-activation blocks as in cypw's MXNet DPNs / timm.
+
+A block's output is one tensor: the residual path (`num_1x1_c` channels, added to) followed by
+the dense path (grows by `inc` channels per block, concatenated to). Stages emit that
+concatenation at strides 4/8/16/32 -- or, with `strides`/`dilations` (or `output_stride`),
+dilated stride-8/16 features for segmentation, which timm's DPN does not offer.
+Key names follow timm inside blocks (`c1x1_a`, `c3x3_b`, `c1x1_c`), with `norm` for timm's `bn`
+and `proj` for its `c1x1_w_s1`/`c1x1_w_s2`.
+"""
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_conv_layer, build_norm_layer
+
+from ...registry import MODELS
+from ..layers.builders import build_conv3x3
+from .base import BaseBackbone, check_choice, check_stage_tuple
+
+# output stride -> (strides, dilations) of the four stages (mmseg's dilated-backbone recipe)
+OUTPUT_STRIDES = {
+    32: ((1, 2, 2, 2), (1, 1, 1, 1)),
+    16: ((1, 2, 2, 1), (1, 1, 1, 2)),
+    8: ((1, 2, 1, 1), (1, 1, 2, 4)),
+}
+
+
+class NormActConv(nn.Sequential):
+    """norm -> relu [-> conv]: DPN's pre-activation unit (timm's BnActConv2d / BnAct)."""
+
+    def __init__(self, in_channels, norm_cfg, conv=None):
+        super().__init__(OrderedDict([('norm', build_norm_layer(norm_cfg, in_channels)[1]),
+                                      ('act', nn.ReLU(inplace=False))]))
+        if conv is not None:
+            self.add_module('conv', conv)
+
+
+class DualPathBlock(nn.Module):
+    """proj? + c1x1_a -> c3x3_b (grouped, strided, dilated, DCN-able) -> c1x1_c.
+
+    The first block of a stage projects its input onto both paths (`proj`); the others pass the
+    input through, adding to its residual part and appending `inc` dense channels.
+    """
+
+    def __init__(self, in_channels, num_1x1_a, num_3x3_b, num_1x1_c, inc, groups, project,
+                 stride=1, dilation=1, b=False, with_cp=False, conv_cfg=None,
+                 norm_cfg=dict(type='BN', eps=1e-3), dcn=None):
+        super().__init__()
+        self.num_1x1_c, self.inc, self.b, self.with_cp = num_1x1_c, inc, b, with_cp
+
+        def unit(cin, cout, kernel_size=1, stride=1):
+            return NormActConv(cin, norm_cfg, build_conv_layer(conv_cfg, cin, cout, kernel_size,
+                                                               stride=stride, bias=False))
+
+        self.proj = unit(in_channels, num_1x1_c + 2 * inc, stride=stride) if project else None
+        self.c1x1_a = unit(in_channels, num_1x1_a)
+        self.c3x3_b = NormActConv(num_1x1_a, norm_cfg, build_conv3x3(
+            conv_cfg, dcn, num_1x1_a, num_3x3_b, stride, dilation, groups))
+        if b:  # DPN-b: separate 1x1 convs for the residual and the dense outputs
+            self.c1x1_c = NormActConv(num_3x3_b, norm_cfg)
+            self.c1x1_c1 = build_conv_layer(conv_cfg, num_3x3_b, num_1x1_c, 1, bias=False)
+            self.c1x1_c2 = build_conv_layer(conv_cfg, num_3x3_b, inc, 1, bias=False)
+        else:
+            self.c1x1_c = unit(num_3x3_b, num_1x1_c + inc)
+
+    def _inner_forward(self, x):
+        shortcut = x if self.proj is None else self.proj(x)
+        out = self.c1x1_c(self.c3x3_b(self.c1x1_a(x)))
+        if self.b:
+            residual, dense = self.c1x1_c1(out), self.c1x1_c2(out)
+        else:
+            residual, dense = out[:, :self.num_1x1_c], out[:, self.num_1x1_c:]
+        return torch.cat([shortcut[:, :self.num_1x1_c] + residual,
+                          shortcut[:, self.num_1x1_c:], dense], dim=1)
+
+    def forward(self, x):
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+        return self._inner_forward(x)
+
+
+@MODELS.register_module()
+class DPN(BaseBackbone):
+    """DPN-68/68b/92/98/107/131 with mmdet-style options.
+
+    Args:
+        arch (str | int | dict): a key of `arch_settings`, or a dict with its fields: k_r
+            (3x3 width at stage 1), groups, k_sec (blocks per stage), inc_sec (dense growth per
+            stage), small (3x3 stem, 1x residual width), num_init_features, b.
+        strides, dilations: per stage; `output_stride` (8/16/32) sets both the mmseg way.
+        dcn, stage_with_dcn: grouped deformable 3x3 convs in the chosen stages.
+        with_cp: checkpoint every block.
+    The other arguments are those of `BaseBackbone` / mmdet's ResNet. Norms default to BN with
+    eps=1e-3, as in the original MXNet models.
+    """
+    arch_settings = {
+        '68': dict(k_r=128, groups=32, k_sec=(3, 4, 12, 3), inc_sec=(16, 32, 32, 64),
+                   small=True, num_init_features=10, b=False),
+        '68b': dict(k_r=128, groups=32, k_sec=(3, 4, 12, 3), inc_sec=(16, 32, 32, 64),
+                    small=True, num_init_features=10, b=True),
+        '92': dict(k_r=96, groups=32, k_sec=(3, 4, 20, 3), inc_sec=(16, 32, 24, 128),
+                   small=False, num_init_features=64, b=False),
+        '98': dict(k_r=160, groups=40, k_sec=(3, 6, 20, 3), inc_sec=(16, 32, 32, 128),
+                   small=False, num_init_features=96, b=False),
+        '107': dict(k_r=200, groups=50, k_sec=(4, 8, 20, 3), inc_sec=(20, 64, 64, 128),
+                    small=False, num_init_features=128, b=False),
+        '131': dict(k_r=160, groups=40, k_sec=(4, 8, 28, 3), inc_sec=(16, 32, 32, 128),
+                    small=False, num_init_features=128, b=False),
+    }
+
+    def __init__(self, arch='92', in_channels=3, num_stages=4, strides=(1, 2, 2, 2),
+                 dilations=(1, 1, 1, 1), output_stride=None, out_indices=(0, 1, 2, 3),
+                 frozen_stages=-1, conv_cfg=None,
+                 norm_cfg=dict(type='BN', eps=1e-3, requires_grad=True), norm_eval=False,
+                 dcn=None, stage_with_dcn=(False, False, False, False), with_cp=False,
+                 pretrained=None, init_cfg=None):
+        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
+                         pretrained, init_cfg)
+        arch = self.resolve_arch(arch)
+        if output_stride is not None:
+            check_choice('output_stride', output_stride, tuple(OUTPUT_STRIDES))
+            if num_stages != 4 or tuple(strides) != (1, 2, 2, 2) or tuple(dilations) != (1, ) * 4:
+                raise ValueError('output_stride sets strides and dilations of the 4 stages: '
+                                 'give either output_stride or strides/dilations, not both')
+            strides, dilations = OUTPUT_STRIDES[output_stride]
+        strides = check_stage_tuple('strides', strides, num_stages)
+        dilations = check_stage_tuple('dilations', dilations, num_stages)
+        for s in strides:
+            check_choice('strides entries', s, (1, 2))
+        for d in dilations:
+            if not isinstance(d, int) or d < 1:
+                raise ValueError(f'dilations entries must be positive ints; got {dilations!r}')
+        stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
+        self.arch = arch
+        self.strides, self.dilations = strides, dilations
+        self.with_cp, self.dcn, self.stage_with_dcn = with_cp, dcn, stage_with_dcn
+
+        stem_channels = arch['num_init_features']
+        kernel = 3 if arch['small'] else 7
+        self.stem = nn.Sequential(OrderedDict([
+            ('conv', build_conv_layer(conv_cfg, in_channels, stem_channels, kernel, stride=2,
+                                      padding=kernel // 2, bias=False)),
+            ('norm', build_norm_layer(norm_cfg, stem_channels)[1]),
+            ('act', nn.ReLU(inplace=True)),
+        ]))
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+        width_factor = 1 if arch['small'] else 4
+        channels, stage_channels, reductions, reduction = stem_channels, [], [], 4
+        for i in range(num_stages):
+            base = 64 * 2**i
+            residual_width, bottleneck = base * width_factor, arch['k_r'] * base // 64
+            inc = arch['inc_sec'][i]
+            blocks = []
+            for j in range(arch['k_sec'][i]):
+                blocks.append(DualPathBlock(
+                    channels, bottleneck, bottleneck, residual_width, inc, arch['groups'],
+                    project=j == 0, stride=strides[i] if j == 0 else 1, dilation=dilations[i],
+                    b=arch['b'], with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                    dcn=dcn if stage_with_dcn[i] else None))
+                channels = residual_width + (j + 3) * inc
+            name = f'stage{i + 1}'
+            self.add_module(name, nn.Sequential(*blocks))
+            self.stage_names.append(name)
+            reduction *= strides[i]
+            stage_channels.append(channels)
+            reductions.append(reduction)
+        self.set_feature_info(stage_channels, reductions)
+        self._freeze_stages()
+
+    def resolve_arch(self, arch) -> dict:
+        fields = set(self.arch_settings['92'])
+        if isinstance(arch, dict):
+            if set(arch) != fields:
+                raise ValueError(f'arch dict needs exactly the keys {sorted(fields)}; '
+                                 f'got {sorted(arch)}')
+            for key in ('k_sec', 'inc_sec'):
+                if len(arch[key]) < self.num_stages:
+                    raise ValueError(f'arch {key} must have at least num_stages='
+                                     f'{self.num_stages} entries; got {arch[key]!r}')
+            return dict(arch)
+        if isinstance(arch, int):
+            arch = str(arch)
+        if arch not in self.arch_settings:
+            allowed = ', '.join(repr(a) for a in self.arch_settings)
+            raise ValueError(f'arch must be one of {allowed} or a dict with keys '
+                             f'{sorted(fields)}; got {arch!r}')
+        return self.arch_settings[arch]
+
+    def forward_stem(self, x):
+        return self.maxpool(self.stem(x))
+
+    def stem_modules(self):
+        return [self.stem]

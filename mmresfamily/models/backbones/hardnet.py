@@ -1,0 +1,209 @@
+"""HarDNet (Chao et al. 2019, "HarDNet: A Low Memory Traffic Network"), after PingoLH's design.
+
+A harmonic dense block links layer l to the layers l - 2^n (n >= 0, l divisible by 2^n); a
+layer's width is growth_rate x grmul^(links - 1), rounded to even, so the layers with many links
+are wide. The block outputs the odd layers and the last one, concatenated. Every conv is
+Conv-BN-ReLU6; the depth-wise variants (39DS, 68DS) replace 3x3 convs by 1x1 conv + depth-wise
+3x3 (BN, no activation) and max pools by depth-wise strided convs. Each block is followed by a
+1x1 "transition" conv; a stage gathers the blocks run at one resolution and emits the last
+transition's output (strides 4/8/16/32), before the next downsampling.
+"""
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_conv_layer, build_norm_layer
+
+from ...registry import MODELS
+from ..layers.builders import build_conv3x3
+from .base import BaseBackbone, check_stage_tuple
+
+
+class ConvLayer(nn.Sequential):
+    """conv (padding k//2) - norm - ReLU6; a 3x3 conv may be deformable (`dcn`)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, conv_cfg=None,
+                 norm_cfg=dict(type='BN'), dcn=None):
+        if kernel_size == 3:
+            conv = build_conv3x3(conv_cfg, dcn, in_channels, out_channels, stride)
+        else:
+            conv = build_conv_layer(conv_cfg, in_channels, out_channels, kernel_size,
+                                    stride=stride, padding=kernel_size // 2, bias=False)
+        super().__init__(OrderedDict([('conv', conv),
+                                      ('norm', build_norm_layer(norm_cfg, out_channels)[1]),
+                                      ('relu', nn.ReLU6(inplace=True))]))
+
+
+class DWConvLayer(nn.Sequential):
+    """depth-wise 3x3 conv - norm (no activation, as in the reference)."""
+
+    def __init__(self, channels, stride=1, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None):
+        super().__init__(OrderedDict([
+            ('dwconv', build_conv3x3(conv_cfg, dcn, channels, channels, stride,
+                                     groups=channels)),
+            ('norm', build_norm_layer(norm_cfg, channels)[1])]))
+
+
+class CombConvLayer(nn.Sequential):
+    """The depth-wise variants' layer: 1x1 ConvLayer then a depth-wise 3x3."""
+
+    def __init__(self, in_channels, out_channels, conv_cfg=None, norm_cfg=dict(type='BN'),
+                 dcn=None):
+        super().__init__(OrderedDict([
+            ('layer1', ConvLayer(in_channels, out_channels, 1, conv_cfg=conv_cfg,
+                                 norm_cfg=norm_cfg)),
+            ('layer2', DWConvLayer(out_channels, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                                   dcn=dcn))]))
+
+
+def harmonic_links(layer: int, base_channels: int, growth_rate: int, grmul: float):
+    """(out_channels, in_channels, linked layers) of layer `layer` (0 = the block input)."""
+    if layer == 0:
+        return base_channels, 0, []
+    links = [layer - 2**n for n in range(10) if layer % 2**n == 0]
+    out_channels = growth_rate * grmul**(len(links) - 1)
+    out_channels = int(int(out_channels + 1) / 2) * 2  # the reference's rounding to even
+    in_channels = sum(harmonic_links(k, base_channels, growth_rate, grmul)[0] for k in links)
+    return out_channels, in_channels, links
+
+
+class HarDBlock(nn.Module):
+    """Harmonic dense block; output = cat(odd layers, last layer)."""
+
+    def __init__(self, in_channels, growth_rate, grmul, num_layers, depthwise=False,
+                 with_cp=False, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None):
+        super().__init__()
+        self.links, self.with_cp, self.out_channels = [], with_cp, 0
+        layers = []
+        for i in range(1, num_layers + 1):
+            cout, cin, links = harmonic_links(i, in_channels, growth_rate, grmul)
+            self.links.append(links)
+            layer_cls = CombConvLayer if depthwise else ConvLayer
+            layers.append(layer_cls(cin, cout, conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn))
+            if i % 2 == 1 or i == num_layers:
+                self.out_channels += cout
+        self.layers = nn.ModuleList(layers)
+
+    @staticmethod
+    def _run(layer, *inputs):
+        return layer(torch.cat(inputs, 1) if len(inputs) > 1 else inputs[0])
+
+    def forward(self, x):
+        outputs = [x]
+        for layer, links in zip(self.layers, self.links):
+            inputs = [outputs[k] for k in links]
+            if self.with_cp and any(t.requires_grad for t in inputs):
+                # the concatenated input is recomputed in backward instead of being stored
+                out = cp.checkpoint(self._run, layer, *inputs, use_reentrant=False)
+            else:
+                out = self._run(layer, *inputs)
+            outputs.append(out)
+        last = len(outputs) - 1
+        return torch.cat([t for i, t in enumerate(outputs) if i % 2 == 1 or i == last], 1)
+
+
+@MODELS.register_module()
+class HarDNet(BaseBackbone):
+    """HarDNet-39DS/68/68DS/85 with mmdet-style options.
+
+    Args:
+        arch (str | int): a key of `arch_settings` (68 and 85 may be given as ints).
+        drop_rate (float, optional): dropout before the last transition conv; None takes the
+            reference's (0.1 for HarDNet-85, none otherwise).
+        dcn, stage_with_dcn: deformable 3x3 convs (depth-wise ones for the DS variants) in the
+            harmonic blocks of the chosen stages.
+        with_cp: checkpoint every harmonic layer.
+    The other arguments are those of `BaseBackbone` / mmdet's ResNet.
+    """
+    # first_ch, ch_list (transition widths), grmul, gr (growth), n_layers, down_samp, depthwise
+    arch_settings = {
+        '39DS': dict(first_ch=(24, 48), ch_list=(96, 320, 640, 1024), grmul=1.6,
+                     gr=(16, 20, 64, 160), n_layers=(4, 16, 8, 4), down_samp=(1, 1, 1, 0),
+                     depthwise=True, drop_rate=0.),
+        '68': dict(first_ch=(32, 64), ch_list=(128, 256, 320, 640, 1024), grmul=1.7,
+                   gr=(14, 16, 20, 40, 160), n_layers=(8, 16, 16, 16, 4),
+                   down_samp=(1, 0, 1, 1, 0), depthwise=False, drop_rate=0.),
+        '68DS': dict(first_ch=(32, 64), ch_list=(128, 256, 320, 640, 1024), grmul=1.7,
+                     gr=(14, 16, 20, 40, 160), n_layers=(8, 16, 16, 16, 4),
+                     down_samp=(1, 0, 1, 1, 0), depthwise=True, drop_rate=0.),
+        '85': dict(first_ch=(48, 96), ch_list=(192, 256, 320, 480, 720, 1280), grmul=1.7,
+                   gr=(24, 24, 28, 36, 48, 256), n_layers=(8, 16, 16, 16, 16, 4),
+                   down_samp=(1, 0, 1, 0, 1, 0), depthwise=False, drop_rate=0.1),
+    }
+
+    def __init__(self, arch='68', in_channels=3, num_stages=4, out_indices=(0, 1, 2, 3),
+                 drop_rate=None, frozen_stages=-1, conv_cfg=None,
+                 norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
+                 stage_with_dcn=(False, False, False, False), with_cp=False, pretrained=None,
+                 init_cfg=None):
+        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
+                         pretrained, init_cfg)
+        if isinstance(arch, int):
+            arch = str(arch)
+        if arch not in self.arch_settings:
+            allowed = ', '.join(repr(a) for a in self.arch_settings)
+            raise ValueError(f'arch must be one of {allowed}; got {arch!r}')
+        stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
+        self.arch = arch
+        cfg = self.arch_settings[arch]
+        drop_rate = cfg['drop_rate'] if drop_rate is None else drop_rate
+        if not 0 <= drop_rate < 1:
+            raise ValueError(f'drop_rate must be None or in [0, 1); got {drop_rate!r}')
+        self.depthwise = depthwise = cfg['depthwise']
+        self.with_cp, self.dcn, self.stage_with_dcn = with_cp, dcn, stage_with_dcn
+        conv_kw = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+
+        first, second = cfg['first_ch']
+        self.stem = nn.Sequential(
+            ConvLayer(in_channels, first, 3, stride=2, **conv_kw),
+            ConvLayer(first, second, 1 if depthwise else 3, **conv_kw),
+            self.make_downsample(second, in_stem=True, **conv_kw))
+
+        # group the blocks by resolution: a stage ends where the reference downsamples
+        stage_blocks, current = [], []
+        for i, down in enumerate(cfg['down_samp']):
+            current.append(i)
+            if down or i == len(cfg['down_samp']) - 1:
+                stage_blocks.append(current)
+                current = []
+        assert len(stage_blocks) == 4, 'every arch has four resolutions'
+
+        channels, stage_channels = second, []
+        last_block = len(cfg['n_layers']) - 1
+        for s, blocks in enumerate(stage_blocks[:num_stages]):
+            stage = nn.Sequential()
+            if s > 0:
+                stage.add_module('downsample', self.make_downsample(
+                    channels, in_stem=False, dcn=dcn if stage_with_dcn[s] else None,
+                    **conv_kw))
+            for k, b in enumerate(blocks):
+                block = HarDBlock(channels, cfg['gr'][b], cfg['grmul'], cfg['n_layers'][b],
+                                  depthwise, with_cp, dcn=dcn if stage_with_dcn[s] else None,
+                                  **conv_kw)
+                stage.add_module(f'block{k + 1}', block)
+                if b == last_block and drop_rate > 0:
+                    stage.add_module('drop', nn.Dropout(drop_rate))
+                channels = cfg['ch_list'][b]
+                stage.add_module(f'transition{k + 1}',
+                                 ConvLayer(block.out_channels, channels, 1, **conv_kw))
+            name = f'stage{s + 1}'
+            self.add_module(name, stage)
+            self.stage_names.append(name)
+            stage_channels.append(channels)
+        self.set_feature_info(stage_channels, [4 * 2**s for s in range(num_stages)])
+        self._freeze_stages()
+
+    def make_downsample(self, channels, in_stem, conv_cfg, norm_cfg, dcn=None):
+        """Stride 2: 3x3 max pool in the stem / 2x2 between stages, or depth-wise conv (DS)."""
+        if self.depthwise:
+            return DWConvLayer(channels, stride=2, conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn)
+        if in_stem:
+            return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        return nn.MaxPool2d(kernel_size=2, stride=2)
+
+    def forward_stem(self, x):
+        return self.stem(x)
+
+    def stem_modules(self):
+        return [self.stem]

@@ -1,0 +1,194 @@
+"""Involution (Li et al., CVPR 2021): a K x K kernel generated at every location from the input
+itself and shared by the channels of a group -- the inverse of convolution's sharing pattern.
+
+Differences from the official code (d-li14/involution), all in favour of use inside toolboxes:
+
+* `norm_cfg` / `act_cfg` / `conv_cfg` reach the kernel generator (the official one hard-codes BN).
+* The aggregation is a shift-and-accumulate loop over the K*K kernel offsets
+  (`involution_shift_add`): each step multiplies one strided view of the padded input by the
+  per-location weight of that offset, and the backward loops the same way. Peak extra memory is
+  O(C*H*W), where the unfold formula (`involution_unfold`, the official CPU path) materialises a
+  K^2*C*H*W patch tensor. Plain PyTorch ops on any device, so no CuPy kernel is needed; both
+  paths give the same result (tests/test_involution.py) and tools/benchmark.py compares them.
+* Strided kernels come from a ceil-mode average pool, so odd input sizes work (the official pool
+  floors and then disagrees with the unfold's output size); on even sizes both are identical.
+* `dilation` spaces the kernel taps (D8 segmentation); the official block ignores dilation.
+
+Keys (`conv1.conv`, `conv1.bn`, `conv2.conv`) follow the official module.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+
+
+def _output_size(size, kernel_size, stride, dilation):
+    padding = dilation * (kernel_size - 1) // 2
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def _check_weight(x, weight, kernel_size, stride, dilation):
+    batch, channels, height, width = x.shape
+    out_hw = (_output_size(height, kernel_size, stride, dilation),
+              _output_size(width, kernel_size, stride, dilation))
+    taps = kernel_size**2
+    if (weight.dim() != 4 or weight.shape[0] != batch or weight.shape[1] % taps
+            or tuple(weight.shape[2:]) != out_hw):
+        raise ValueError(f'involution weight must have shape (N, groups*{taps}, {out_hw[0]}, '
+                         f'{out_hw[1]}) for input {tuple(x.shape)}; got {tuple(weight.shape)}')
+    groups = weight.shape[1] // taps
+    if channels % groups:
+        raise ValueError(f'{channels} input channels cannot be split into {groups} groups')
+    return groups, out_hw
+
+
+def involution_unfold(x, weight, kernel_size, stride=1, dilation=1):
+    """The defining formula (official CPU path), materialising every K x K patch.
+
+    out[n, g*Cg + c, i, j] = sum_k weight[n, g*K^2 + k, i, j] * x_pad[n, g*Cg + c, tap_k(i, j)]
+    """
+    groups, (out_h, out_w) = _check_weight(x, weight, kernel_size, stride, dilation)
+    batch, channels = x.shape[:2]
+    taps = kernel_size**2
+    padding = dilation * (kernel_size - 1) // 2
+    patches = F.unfold(x, kernel_size, dilation=dilation, padding=padding, stride=stride)
+    patches = patches.view(batch, groups, channels // groups, taps, out_h, out_w)
+    weight = weight.view(batch, groups, 1, taps, out_h, out_w)
+    return (weight * patches).sum(dim=3).view(batch, channels, out_h, out_w)
+
+
+def _tap_views(kernel_size, stride, dilation, out_h, out_w):
+    """(offset index, index into the padded input) of each of the K*K kernel taps."""
+    row_span, col_span = (out_h - 1) * stride + 1, (out_w - 1) * stride + 1
+    for k in range(kernel_size**2):
+        top, left = (k // kernel_size) * dilation, (k % kernel_size) * dilation
+        yield k, (Ellipsis, slice(top, top + row_span, stride),
+                  slice(left, left + col_span, stride))
+
+
+def _grouped_padded(x, groups, padding):
+    x = F.pad(x, (padding, ) * 4) if padding else x
+    return x.view(x.shape[0], groups, x.shape[1] // groups, *x.shape[-2:])
+
+
+def _shift_add(x, weight, kernel_size, stride, dilation, groups):
+    """Forward with plain ops: each term is a strided view of the padded input (no copy) times a
+    broadcast weight slice, added in place, so the largest temporary is one output-sized tensor."""
+    out_h, out_w = weight.shape[-2:]
+    x_pad = _grouped_padded(x, groups, dilation * (kernel_size - 1) // 2)
+    weight = weight.view(weight.shape[0], groups, 1, kernel_size**2, out_h, out_w)
+    out = None
+    for k, tap in _tap_views(kernel_size, stride, dilation, out_h, out_w):
+        if out is None:
+            out = x_pad[tap] * weight[:, :, :, k]
+        else:
+            out.addcmul_(x_pad[tap], weight[:, :, :, k])
+    return out.view(x.shape[0], x.shape[1], out_h, out_w)
+
+
+class _ShiftAddFunction(torch.autograd.Function):
+    """Shift-and-accumulate with a backward that also loops over the taps.
+
+    Autograd through 49 views would allocate a padded-input-sized gradient per tap; here the
+    input gradient accumulates in one buffer and each weight gradient is one reduction.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, kernel_size, stride, dilation, groups):
+        ctx.save_for_backward(x, weight)
+        ctx.config = (kernel_size, stride, dilation, groups)
+        return _shift_add(x, weight, kernel_size, stride, dilation, groups)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        kernel_size, stride, dilation, groups = ctx.config
+        batch, channels, height, width = x.shape
+        out_h, out_w = weight.shape[-2:]
+        padding = dilation * (kernel_size - 1) // 2
+        grad_out = grad_out.contiguous().view(batch, groups, channels // groups, out_h, out_w)
+        grad_x = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            kernels = weight.view(batch, groups, 1, kernel_size**2, out_h, out_w)
+            grad_pad = x.new_zeros(batch, groups, channels // groups, height + 2 * padding,
+                                   width + 2 * padding)
+            for k, tap in _tap_views(kernel_size, stride, dilation, out_h, out_w):
+                grad_pad[tap].addcmul_(grad_out, kernels[:, :, :, k])
+            grad_x = grad_pad.view(batch, channels, *grad_pad.shape[-2:])
+            grad_x = grad_x[..., padding:padding + height, padding:padding + width]
+        if ctx.needs_input_grad[1]:
+            x_pad = _grouped_padded(x, groups, padding)
+            grad_weight = weight.new_empty(batch, groups, kernel_size**2, out_h, out_w)
+            for k, tap in _tap_views(kernel_size, stride, dilation, out_h, out_w):
+                torch.sum(grad_out * x_pad[tap], dim=2, out=grad_weight[:, :, k])
+            grad_weight = grad_weight.view_as(weight)
+        return grad_x, grad_weight, None, None, None, None
+
+
+def involution_shift_add(x, weight, kernel_size, stride=1, dilation=1):
+    """Same result as `involution_unfold` with O(C*H*W) extra memory, forward and backward.
+
+    Traced graphs (jit, FLOP counters) get the plain-op forward; it is also the path to use
+    if double backward is ever needed.
+    """
+    weight = weight.to(x.dtype)  # autocast may hand the generated kernels in another precision
+    if torch.jit.is_tracing() or torch.jit.is_scripting():
+        # shapes are constants of a trace: the eager check has already run on real inputs
+        return _shift_add(x, weight, kernel_size, stride, dilation,
+                          weight.shape[1] // kernel_size**2)
+    groups, _ = _check_weight(x, weight, kernel_size, stride, dilation)
+    return _ShiftAddFunction.apply(x, weight, kernel_size, stride, dilation, groups)
+
+
+class Involution(nn.Module):
+    """Involution: kernel generator (1x1 reduce -> norm -> act -> 1x1 to K^2*groups) on the input
+    (average-pooled by `stride`), then the per-location aggregation.
+
+    Args:
+        channels: input = output channels; a multiple of `group_channels`.
+        kernel_size: odd K of the generated kernels.
+        stride, dilation: of the aggregation (padding keeps the "same" size at stride 1).
+        group_channels: channels sharing one generated kernel (groups = channels / this).
+        reduction_ratio: channel reduction in the generator.
+        conv_cfg, norm_cfg, act_cfg: of the generator's layers.
+    """
+
+    def __init__(self, channels, kernel_size=7, stride=1, dilation=1, group_channels=16,
+                 reduction_ratio=4, conv_cfg=None, norm_cfg=dict(type='BN'),
+                 act_cfg=dict(type='ReLU')):
+        super().__init__()
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f'kernel_size must be a positive odd int; got {kernel_size!r}')
+        if group_channels < 1 or channels % group_channels:
+            raise ValueError(f'channels ({channels}) must be a multiple of group_channels '
+                             f'({group_channels})')
+        if reduction_ratio < 1 or channels // reduction_ratio < 1:
+            raise ValueError(f'reduction_ratio must be in [1, channels={channels}]; '
+                             f'got {reduction_ratio!r}')
+        if stride < 1 or dilation < 1:
+            raise ValueError(f'stride and dilation must be >= 1; got {stride!r}, {dilation!r}')
+        self.channels, self.kernel_size = channels, kernel_size
+        self.stride, self.dilation = stride, dilation
+        self.group_channels = group_channels
+        self.groups = channels // group_channels
+        self.conv1 = ConvModule(channels, channels // reduction_ratio, 1, conv_cfg=conv_cfg,
+                                norm_cfg=norm_cfg, act_cfg=act_cfg)
+        # no norm/act: the generated kernel is a plain linear map (bias on, as in the official)
+        self.conv2 = ConvModule(channels // reduction_ratio, kernel_size**2 * self.groups, 1,
+                                conv_cfg=conv_cfg, norm_cfg=None, act_cfg=None)
+        # kernels for a strided output come from the matching pooled positions
+        self.avgpool = (nn.AvgPool2d(stride, stride, ceil_mode=True) if stride > 1 else
+                        nn.Identity())
+
+    def generate_kernels(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, groups*K^2, H_out, W_out) kernels, group-major as in the official code."""
+        return self.conv2(self.conv1(self.avgpool(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return involution_shift_add(x, self.generate_kernels(x), self.kernel_size, self.stride,
+                                    self.dilation)
+
+    def extra_repr(self):
+        return (f'channels={self.channels}, kernel_size={self.kernel_size}, '
+                f'stride={self.stride}, dilation={self.dilation}, groups={self.groups}')
