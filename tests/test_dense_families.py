@@ -39,7 +39,7 @@ def convert_and_build(convert_tool, tmp_path, source, name, state_dict):
 # densenet: the first three dense blocks' outputs (before their transitions) and the final
 # norm+act (`features.norm5`, a BatchNormAct2d); dpn: the last block of each stage (the
 # concatenated residual + dense paths, without the classifier-only `conv5_bn_ac`).
-@pytest.mark.parametrize('name', ['densenet121', 'densenet169', 'dpn68', 'dpn92'])
+@pytest.mark.parametrize('name', ['densenet121', 'densenet169', 'dpn68', 'dpn68b', 'dpn92'])
 def test_timm_features_equal(name, convert_tool, tmp_path):
     ref = randomize_(timm.create_model(name, pretrained=False), seed=1).eval()
     ours, converted = convert_and_build(convert_tool, tmp_path, 'timm', name, ref.state_dict())

@@ -12,7 +12,6 @@ from mmresfamily.registry import MODELS
 FAMILIES = [
     dict(type='mmresfamily.DenseNet', arch=121),
     dict(type='mmresfamily.DPN', arch='68'),
-    dict(type='mmresfamily.DPN', arch='68b'),
     dict(type='mmresfamily.HarDNet', arch='68'),
     dict(type='mmresfamily.HarDNet', arch='39DS'),
 ]
@@ -43,7 +42,7 @@ def test_frozen_stages(cfg, frozen):
     assert all(m.training for m in unfrozen.modules())
 
 
-@pytest.mark.parametrize('cfg', FAMILIES[:2] + FAMILIES[3:4], ids=IDS[:2] + IDS[3:4])
+@pytest.mark.parametrize('cfg', FAMILIES[:3], ids=IDS[:3])
 def test_norm_eval(cfg):
     model = build(cfg, norm_eval=True).train()
     bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
@@ -97,7 +96,7 @@ def test_with_cp_same_outputs_and_grads_less_memory(cfg, monkeypatch):
     plain.init_weights()
     ckpt = build(cfg, norm_eval=True, with_cp=True)
     ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.randn(2, 3, 32, 32)
     results = []
     for model in (plain, ckpt):
         model.train()
@@ -137,7 +136,7 @@ def test_dcn_stages_forward_backward(cfg):
         assert all(m.groups == 32 for m in dcn_layers.values())
     assert all(m.conv_offset.weight.abs().sum() == 0 for m in dcn_layers.values())
     model.train()
-    outs = model(torch.randn(2, 3, 64, 64))
+    outs = model(torch.randn(2, 3, 32, 32))
     sum(o.mean() for o in outs).backward()
     assert all(m.conv_offset.weight.grad is not None and
                torch.isfinite(m.conv_offset.weight.grad).all() for m in dcn_layers.values())

@@ -58,8 +58,8 @@ def make_canvas(rng, images, labels, size, max_items):
     return canvas.astype(np.uint8), items
 
 
-def build_split(out, split, source_split, count, size, max_items, seed):
-    images, labels = load_fashion_mnist(source_split)
+def build_split(out, split, source_split, count, size, max_items, seed, source_dir=None):
+    images, labels = load_fashion_mnist(source_split, source_dir)
     rng = np.random.default_rng(seed)
     (out / split / 'images').mkdir(parents=True, exist_ok=True)
     (out / split / 'seg').mkdir(parents=True, exist_ok=True)
@@ -95,10 +95,13 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=128, help='canvas side in pixels')
     parser.add_argument('--max-items', type=int, default=4)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--fashion-mnist', help='directory with the four Fashion-MNIST idx .gz '
+                        'files (default: the Debian package dataset-fashion-mnist)')
     args = parser.parse_args(argv)
     for split, source, count, seed in (('train', 'train', args.train, args.seed),
                                        ('val', 'test', args.val, args.seed + 1)):
-        n = build_split(args.out, split, source, count, args.size, args.max_items, seed)
+        n = build_split(args.out, split, source, count, args.size, args.max_items, seed,
+                        args.fashion_mnist)
         print(f'{split}: {count} images, {n} instances -> {args.out / split}')
 
 

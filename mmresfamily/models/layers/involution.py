@@ -134,7 +134,7 @@ def involution_shift_add(x, weight, kernel_size, stride=1, dilation=1):
     """
     weight = weight.to(x.dtype)  # autocast may hand the generated kernels in another precision
     if torch.jit.is_tracing() or torch.jit.is_scripting():
-        # shapes are constants of a trace: the eager check has already run on real inputs
+        # no shape check here: in a trace it only emits TracerWarnings (shapes are constants)
         return _shift_add(x, weight, kernel_size, stride, dilation,
                           weight.shape[1] // kernel_size**2)
     groups, _ = _check_weight(x, weight, kernel_size, stride, dilation)

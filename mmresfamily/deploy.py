@@ -1,0 +1,97 @@
+"""Exact re-parameterisations for inference.
+
+`fold_batchnorm(model, example)` folds every eval-mode BatchNorm that directly consumes a plain
+convolution's output into that convolution (w' = w * g / s, b' = beta + (b - mean) * g / s with
+s = sqrt(var + eps)) and replaces the norm with Identity. Pairs are found by running the model
+once and matching tensors (a norm whose input *is* a conv's output), so it works for every family
+without per-family code; norms that follow an activation or a concatenation (pre-activation
+blocks, DenseNet) are left alone because folding them would not be exact. The folded model is
+checked against the original on `example` before it is returned.
+"""
+import copy
+from typing import List, Tuple
+
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> List[Tuple[str, str]]:
+    names = {m: n for n, m in model.named_modules()}
+    produced, keep_alive, pairs, calls = {}, [], [], {}
+
+    def after_conv(module, args, out):
+        calls[module] = calls.get(module, 0) + 1
+        produced[id(out)] = module
+        keep_alive.append(out)  # ids stay unique while we look
+
+    def before_norm(module, args):
+        calls[module] = calls.get(module, 0) + 1
+        conv = produced.get(id(args[0]))
+        if conv is not None:
+            pairs.append((names[conv], names[module]))
+
+    hooks = []
+    for m in model.modules():
+        if type(m) is nn.Conv2d:  # exact: deformable/other conv subclasses are not folded
+            hooks.append(m.register_forward_hook(after_conv))
+        elif isinstance(m, _BatchNorm):
+            hooks.append(m.register_forward_pre_hook(before_norm))
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    by_name = dict(model.named_modules())
+    # a module called more than once (shared) or a conv feeding two norms cannot be folded
+    convs = [c for c, _ in pairs]
+    return [(c, n) for c, n in pairs
+            if calls[by_name[c]] == 1 and calls[by_name[n]] == 1 and convs.count(c) == 1]
+
+
+@torch.no_grad()
+def _fold(conv: nn.Conv2d, norm: _BatchNorm):
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps) if norm.affine else \
+        1 / torch.sqrt(norm.running_var + norm.eps)
+    shift = norm.bias if norm.affine else torch.zeros_like(scale)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
+    conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+    new_bias = shift + (bias - norm.running_mean) * scale
+    if conv.bias is None:
+        conv.bias = nn.Parameter(new_bias)
+    else:
+        conv.bias.copy_(new_bias)
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module):
+    parent, _, child = name.rpartition('.')
+    setattr(model.get_submodule(parent) if parent else model, child, module)
+
+
+def fold_batchnorm(model: nn.Module, example: torch.Tensor, rtol: float = 1e-4,
+                   inplace: bool = False) -> nn.Module:
+    """Return an eval-mode copy of `model` with conv+BN pairs folded (see the module doc)."""
+    reference = model.eval()
+    model = model if inplace else copy.deepcopy(model)
+    model.eval()
+    with torch.no_grad():
+        expected = reference(example) if not inplace else None
+    pairs = _conv_bn_pairs(model, example)
+    for conv_name, norm_name in pairs:
+        _fold(model.get_submodule(conv_name), model.get_submodule(norm_name))
+        _set_submodule(model, norm_name, nn.Identity())
+    if expected is not None:
+        with torch.no_grad():
+            got = model(example)
+        for a, b in zip(_as_tuple(got), _as_tuple(expected)):
+            diff = ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+            if diff > rtol:
+                raise RuntimeError(f'BN folding changed the output by {diff:.2e} (> {rtol}); '
+                                   f'this model has a conv/norm pattern the folder mistook')
+    model.folded_pairs = pairs
+    return model
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x, )
