@@ -25,9 +25,17 @@ FAMILIES = {
     'r2-50': dict(type='Res2Net', depth=50, scales=4, base_width=26),
     'prer50': dict(type='PreResNet', depth=50),
     'r50-highway': dict(type='ResNet', depth=50, highway=True),
+    'densenet121': dict(type='DenseNet', arch='121'),
+    'dpn92': dict(type='DPN', arch='92'),
+    'hardnet68': dict(type='HarDNet', arch='68'),
 }
-# families whose stages cannot trade stride for dilation use stride-32 features in PSPNet
-NO_DILATION = set()
+# how each family trades stride for dilation (output stride 8) for PSPNet; families missing
+# here cannot, and PSPNet reads their stride-32 features
+D8_ARGS = dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), contract_dilation=True)
+D8 = {'ResNet': D8_ARGS, 'ResNetV1d': D8_ARGS, 'ResNeXt': D8_ARGS, 'ResNeSt': D8_ARGS,
+      'Res2Net': D8_ARGS, 'PreResNet': D8_ARGS, 'DPN': dict(output_stride=8)}
+# norm settings a family's published weights were trained with (DPN: BN eps 1e-3)
+NORM_EXTRA = {'DPN': dict(eps=1e-3)}
 
 DETECTORS = {
     'faster-rcnn_{name}_fpn_1x_coco': 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
@@ -68,7 +76,8 @@ def out_channels(args, **extra):
 def det_config(name, args, template, base):
     backbone = dict(_delete_=True, **dict(args, type='mmresfamily.' + args['type']),
                     out_indices=(0, 1, 2, 3), frozen_stages=1,
-                    norm_cfg=dict(type='BN', requires_grad=True), norm_eval=True,
+                    norm_cfg=dict(type='BN', requires_grad=True,
+                                  **NORM_EXTRA.get(args['type'], {})), norm_eval=True,
                     init_cfg=dict(type='Pretrained', checkpoint=f'checkpoints/{name}.pth'))
     model = dict(backbone=backbone, neck=dict(in_channels=out_channels(args)))
     return (HEADER.format(what=template.split('_')[0], type=args['type']) +
@@ -78,12 +87,11 @@ def det_config(name, args, template, base):
 
 
 def seg_config(name, args, template, base):
-    d8 = template.startswith('pspnet') and args['type'] not in NO_DILATION
-    stage_args = dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
-                      contract_dilation=True) if d8 else {}
+    stage_args = D8.get(args['type'], {}) if '-d8' in template else {}
     backbone = dict(_delete_=True, **dict(args, type='mmresfamily.' + args['type']),
                     out_indices=(0, 1, 2, 3), **stage_args,
-                    norm_cfg=dict(type='SyncBN', requires_grad=True), norm_eval=False,
+                    norm_cfg=dict(type='SyncBN', requires_grad=True,
+                                  **NORM_EXTRA.get(args['type'], {})), norm_eval=False,
                     init_cfg=dict(type='Pretrained', checkpoint=f'checkpoints/{name}.pth'))
     channels = out_channels(args)
     head = dict(in_channels=channels[3] if template.startswith('pspnet') else channels)
@@ -101,8 +109,12 @@ def main():
                                      ('mmseg', SEGMENTORS, seg_config)):
         for name, args in FAMILIES.items():
             folder = ROOT / 'configs' / toolbox / args['type'].lower()
+            if args.get('highway'):
+                folder = folder.with_name(folder.name + '-highway')
             folder.mkdir(parents=True, exist_ok=True)
             for template, base in templates.items():
+                if template.startswith('pspnet') and args['type'] not in D8:
+                    template = template.replace('-d8', '-d32')
                 path = folder / (template.format(name=name) + '.py')
                 path.write_text(make(name, args, template, base))
                 written += 1
