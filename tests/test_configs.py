@@ -15,7 +15,7 @@ CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in 
 def test_configs_exist_for_every_family_and_head():
     names = {p.relative_to(ROOT / 'configs').as_posix() for p in CONFIGS}
     for family in ('resnet', 'resnetv1d', 'resnext', 'resnest', 'res2net', 'preresnet',
-                   'resnet-highway', 'densenet', 'dpn', 'hardnet'):
+                   'resnet-highway', 'densenet', 'dpn', 'hardnet', 'rednet', 'dcdcresnet'):
         for prefix in ('faster-rcnn', 'mask-rcnn', 'retinanet', 'cascade-rcnn'):
             assert any(n.startswith(f'mmdet/{family}/{prefix}_') for n in names), (family, prefix)
         for head in ('pspnet', 'upernet'):

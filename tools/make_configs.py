@@ -28,12 +28,15 @@ FAMILIES = {
     'densenet121': dict(type='DenseNet', arch='121'),
     'dpn92': dict(type='DPN', arch='92'),
     'hardnet68': dict(type='HarDNet', arch='68'),
+    'rednet50': dict(type='RedNet', depth=50),
+    'dcdc-r50': dict(type='DCDCResNet', depth=50),
 }
 # how each family trades stride for dilation (output stride 8) for PSPNet; families missing
 # here cannot, and PSPNet reads their stride-32 features
 D8_ARGS = dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), contract_dilation=True)
 D8 = {'ResNet': D8_ARGS, 'ResNetV1d': D8_ARGS, 'ResNeXt': D8_ARGS, 'ResNeSt': D8_ARGS,
-      'Res2Net': D8_ARGS, 'PreResNet': D8_ARGS, 'DPN': dict(output_stride=8)}
+      'Res2Net': D8_ARGS, 'PreResNet': D8_ARGS, 'RedNet': D8_ARGS, 'DCDCResNet': D8_ARGS,
+      'DPN': dict(output_stride=8)}
 # norm settings a family's published weights were trained with (DPN: BN eps 1e-3)
 NORM_EXTRA = {'DPN': dict(eps=1e-3)}
 
