@@ -67,3 +67,53 @@ def params_with_head(backbone, num_classes: int = 1000) -> int:
     """Parameter count as published for classifiers: backbone + linear head on the last stage."""
     last = backbone.feature_info[-1]['num_chs']
     return sum(p.numel() for p in backbone.parameters()) + last * num_classes + num_classes
+
+
+def stage_of_parameter(model, name: str):
+    """The stage index a parameter belongs to (None: stem). PreResNet's `out_normK` goes with
+    stage K - 1."""
+    if name.startswith('out_norm'):
+        return int(name[len('out_norm')]) - 1
+    return next((i for i, s in enumerate(model.stage_names) if name.startswith(s + '.')), None)
+
+
+def assert_frozen_stages(model, frozen: int):
+    """mmdet semantics after `model.train()`: stem + stages < frozen have no gradient and stay
+    in eval mode; the next stage trains."""
+    model.train()
+    frozen_mods = model.frozen_modules()
+    frozen_params = {id(p) for m in frozen_mods for p in m.parameters()}
+    assert frozen_params, 'stem parameters must be frozen from frozen_stages=0'
+    for name, p in model.named_parameters():
+        stage = stage_of_parameter(model, name)
+        expect_frozen = stage is None or stage < frozen
+        assert p.requires_grad != expect_frozen, name
+        assert (id(p) in frozen_params) == expect_frozen, name
+    for m in frozen_mods:
+        assert not any(sub.training for sub in m.modules()), 'frozen modules stay in eval'
+    assert all(m.training for m in getattr(model, model.stage_names[frozen]).modules())
+
+
+def assert_with_cp_equivalent(build, x):
+    """`build(with_cp=...)` gives the same outputs (exactly) and gradients with checkpointing.
+    BN statistics are frozen (norm_eval): a recomputed forward would update them twice."""
+    plain = build(with_cp=False, norm_eval=True)
+    plain.init_weights()
+    ckpt = build(with_cp=True, norm_eval=True)
+    ckpt.load_state_dict(plain.state_dict())
+    results = []
+    for model in (plain, ckpt):
+        model.train()
+        model.zero_grad()
+        outs = model(x)
+        sum(o.square().mean() for o in outs).backward()
+        results.append(([o.detach() for o in outs],
+                        {n: p.grad.clone() for n, p in model.named_parameters()
+                         if p.grad is not None}))
+    (outs_a, grads_a), (outs_b, grads_b) = results
+    for a, b in zip(outs_a, outs_b):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert grads_a.keys() == grads_b.keys() and grads_a
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-7)
+    return ckpt

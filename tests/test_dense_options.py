@@ -8,6 +8,7 @@ import torch.utils.checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.registry import MODELS
+from mmresfamily.testing import assert_frozen_stages
 
 FAMILIES = [
     dict(type='mmresfamily.DenseNet', arch=121),
@@ -25,21 +26,7 @@ def build(cfg, **kwargs):
 @pytest.mark.parametrize('cfg', FAMILIES, ids=IDS)
 @pytest.mark.parametrize('frozen', [0, 2])
 def test_frozen_stages(cfg, frozen):
-    model = build(cfg, frozen_stages=frozen)
-    model.train()
-    frozen_mods = model.frozen_modules()
-    frozen_params = {id(p) for m in frozen_mods for p in m.parameters()}
-    assert frozen_params, 'stem parameters must be frozen from frozen_stages=0'
-    for name, p in model.named_parameters():
-        stage = next((i for i, s in enumerate(model.stage_names) if name.startswith(s + '.')),
-                     None)
-        expect_frozen = stage is None or stage < frozen
-        assert p.requires_grad != expect_frozen, name
-        assert (id(p) in frozen_params) == expect_frozen, name
-    for m in frozen_mods:
-        assert not any(sub.training for sub in m.modules()), 'frozen modules stay in eval'
-    unfrozen = getattr(model, model.stage_names[frozen])
-    assert all(m.training for m in unfrozen.modules())
+    assert_frozen_stages(build(cfg, frozen_stages=frozen), frozen)
 
 
 @pytest.mark.parametrize('cfg', FAMILIES[:3], ids=IDS[:3])

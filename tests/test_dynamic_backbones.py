@@ -10,7 +10,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.models.layers import DCDC, Involution
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import params_with_head
+from mmresfamily.testing import assert_frozen_stages, assert_with_cp_equivalent, params_with_head
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKBONES = [dict(type='mmresfamily.RedNet', depth=d) for d in (26, 38, 50, 101, 152)] + \
@@ -93,20 +93,7 @@ def test_out_indices_select_outputs(cfg):
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 @pytest.mark.parametrize('frozen', [0, 1, 2])
 def test_frozen_stages(cfg, frozen):
-    model = build(cfg, frozen_stages=frozen)
-    model.train()
-    frozen_mods = model.frozen_modules()
-    frozen_params = {id(p) for m in frozen_mods for p in m.parameters()}
-    assert frozen_params, 'stem parameters must be frozen from frozen_stages=0'
-    for name, p in model.named_parameters():
-        stage = next((i for i, s in enumerate(model.stage_names) if name.startswith(s + '.')),
-                     None)
-        expect_frozen = stage is None or stage < frozen
-        assert p.requires_grad != expect_frozen, name
-        assert (id(p) in frozen_params) == expect_frozen, name
-    for m in frozen_mods:
-        assert not any(sub.training for sub in m.modules()), 'frozen modules stay in eval'
-    assert all(m.training for m in getattr(model, model.stage_names[frozen]).modules())
+    assert_frozen_stages(build(cfg, frozen_stages=frozen), frozen)
 
 
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
@@ -125,25 +112,7 @@ def test_norm_eval_freezes_every_bn_including_the_generators(cfg):
 
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 def test_with_cp_same_outputs_and_grads(cfg):
-    plain = build(cfg, norm_eval=True)
-    plain.init_weights()
-    ckpt = build(cfg, norm_eval=True, with_cp=True)
-    ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 32, 32)
-    results = []
-    for model in (plain, ckpt):
-        model.train()
-        outs = model(x)
-        sum(o.square().mean() for o in outs).backward()
-        results.append(([o.detach() for o in outs],
-                        {n: p.grad.clone() for n, p in model.named_parameters()
-                         if p.grad is not None}))
-    (outs_a, grads_a), (outs_b, grads_b) = results
-    for a, b in zip(outs_a, outs_b):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert grads_a.keys() == grads_b.keys() and grads_a
-    for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-7)
+    ckpt = assert_with_cp_equivalent(lambda **kw: build(cfg, **kw), torch.randn(2, 3, 32, 32))
     assert all(block.with_cp for layer in ckpt.stage_names for block in getattr(ckpt, layer))
 
 

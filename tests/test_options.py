@@ -6,6 +6,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.registry import MODELS
+from mmresfamily.testing import assert_frozen_stages, assert_with_cp_equivalent
 
 FAMILIES = [
     dict(type='mmresfamily.ResNet', depth=18),
@@ -45,24 +46,7 @@ def test_outputs_match_feature_info(cfg):
 @pytest.mark.parametrize('cfg', FAMILIES, ids=IDS)
 @pytest.mark.parametrize('frozen', [0, 1, 2])
 def test_frozen_stages(cfg, frozen):
-    model = build(cfg, frozen_stages=frozen)
-    model.train()
-    frozen_mods = model.frozen_modules()
-    frozen_params = {id(p) for m in frozen_mods for p in m.parameters()}
-    assert frozen_params, 'stem parameters must be frozen from frozen_stages=0'
-    for name, p in model.named_parameters():
-        stage = next((i for i, s in enumerate(model.stage_names) if name.startswith(s + '.')),
-                     None)
-        if name.startswith('out_norm'):  # PreResNet: a stage's output norm goes with it
-            stage = int(name[len('out_norm')]) - 1
-        expect_frozen = stage is None or stage < frozen
-        assert p.requires_grad != expect_frozen, name
-        assert (id(p) in frozen_params) == expect_frozen, name
-    for m in frozen_mods:
-        for sub in m.modules():
-            assert not sub.training, 'frozen modules stay in eval after train()'
-    unfrozen = getattr(model, model.stage_names[frozen])
-    assert all(m.training for m in unfrozen.modules())
+    assert_frozen_stages(build(cfg, frozen_stages=frozen), frozen)
 
 
 @pytest.mark.parametrize('cfg', FAMILIES[:2] + FAMILIES[5:7], ids=IDS[:2] + IDS[5:7])
@@ -79,27 +63,7 @@ def test_norm_eval(cfg):
 
 @pytest.mark.parametrize('cfg', FAMILIES, ids=IDS)
 def test_with_cp_same_outputs_and_grads(cfg):
-    torch.manual_seed(0)
-    plain = build(cfg, norm_eval=True)
-    plain.init_weights()
-    ckpt = build(cfg, norm_eval=True, with_cp=True)
-    ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 64, 64)
-    results = []
-    for model in (plain, ckpt):
-        model.train()
-        model.zero_grad()
-        outs = model(x)
-        sum(o.square().mean() for o in outs).backward()
-        results.append(([o.detach() for o in outs],
-                        {n: p.grad.clone() for n, p in model.named_parameters()
-                         if p.grad is not None}))
-    (outs_a, grads_a), (outs_b, grads_b) = results
-    for a, b in zip(outs_a, outs_b):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert grads_a.keys() == grads_b.keys() and grads_a
-    for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-7)
+    ckpt = assert_with_cp_equivalent(lambda **kw: build(cfg, **kw), torch.randn(2, 3, 64, 64))
     assert any(getattr(m, 'with_cp', False) for m in ckpt.modules())
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-from mmresfamily.models.backbones import Res2Net, ResNeSt, ResNet
+from mmresfamily.models.backbones import Res2Net, ResNeSt
 from mmresfamily.registry import MODELS as OUR_MODELS
 
 
@@ -54,7 +54,7 @@ def test_scoped_name_from_fresh_process_without_importing_us():
 def test_mmdet_stock_config_builds_ours_and_loads_mmdet_weights():
     """The stock mmdet ResNeSt config with the opt-in import builds our backbone, and mmdet's own
     backbone state_dict for that config loads strictly."""
-    mmdet_backbones = pytest.importorskip('mmdet.models.backbones')
+    pytest.importorskip('mmdet.models.backbones')
     code = textwrap.dedent('''
         import torch
         from mmengine.hub import get_config

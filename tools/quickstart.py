@@ -3,6 +3,10 @@
 evaluate COCO AP, and save a loss curve and an image of predictions.
 
     python tools/quickstart.py [--config CONFIG] [--work-dir DIR] [--iters N]
+
+Default: Faster R-CNN + ResNet-18 from scratch, 600 iterations (about 8 minutes on 2 CPU cores).
+`--config configs/quickstart/mask-rcnn_r18_fpn_quickstart.py` adds instance masks and segm AP
+(about 2.5x slower on CPU: mmcv's CPU RoIAlign backward dominates).
 """
 import argparse
 import json
@@ -13,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DEFAULT_CONFIG = ROOT / 'configs/quickstart/mask-rcnn_r18_fpn_quickstart.py'
+DEFAULT_CONFIG = ROOT / 'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py'
 
 
 def read_scalars(work_dir: Path):

@@ -4,7 +4,7 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction for the tools)
+from mmengine.config import Config
 
 TOOLBOXES = ('mmdet', 'mmseg', 'mmpretrain')
 
