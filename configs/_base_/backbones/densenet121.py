@@ -8,17 +8,10 @@ backbone_det = dict(
     arch='121',
     out_indices=(0, 1, 2, 3),
     frozen_stages=1,
-    norm_cfg=dict(type='BN', requires_grad=True),
-    norm_eval=True,
-    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/densenet121.pth'))
-backbone_seg = dict(
-    _delete_=True,
-    type='mmresfamily.DenseNet',
-    arch='121',
-    out_indices=(0, 1, 2, 3),
-    norm_cfg=dict(type='SyncBN', requires_grad=True),
-    norm_eval=False,
-    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/densenet121.pth'))
+    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/densenet121.pth'),
+    norm_cfg=dict(type='BN', requires_grad=True), norm_eval=True)
+backbone_seg = dict(backbone_det, frozen_stages=-1, norm_eval=False,
+                    norm_cfg=dict(type='SyncBN', requires_grad=True))
 channels = [256, 512, 1024, 1024]
 channels_c3 = 1024
 channels_c4 = 1024

@@ -8,26 +8,11 @@ backbone_det = dict(
     arch='92',
     out_indices=(0, 1, 2, 3),
     frozen_stages=1,
-    norm_cfg=dict(type='BN', requires_grad=True, eps=0.001),
-    norm_eval=True,
-    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/dpn92.pth'))
-backbone_seg = dict(
-    _delete_=True,
-    type='mmresfamily.DPN',
-    arch='92',
-    out_indices=(0, 1, 2, 3),
-    norm_cfg=dict(type='SyncBN', requires_grad=True, eps=0.001),
-    norm_eval=False,
-    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/dpn92.pth'))
-backbone_seg_d8 = dict(
-    _delete_=True,
-    type='mmresfamily.DPN',
-    arch='92',
-    out_indices=(0, 1, 2, 3),
-    norm_cfg=dict(type='SyncBN', requires_grad=True, eps=0.001),
-    norm_eval=False,
     init_cfg=dict(type='Pretrained', checkpoint='checkpoints/dpn92.pth'),
-    output_stride=8)
+    norm_cfg=dict(type='BN', requires_grad=True, eps=0.001), norm_eval=True)
+backbone_seg = dict(backbone_det, frozen_stages=-1, norm_eval=False,
+                    norm_cfg=dict(type='SyncBN', requires_grad=True, eps=0.001))
+backbone_seg_d8 = dict(backbone_seg, output_stride=8)
 channels = [336, 704, 1552, 2688]
 channels_c3 = 1552
 channels_c4 = 2688

@@ -9,30 +9,11 @@ backbone_det = dict(
     highway=True,
     out_indices=(0, 1, 2, 3),
     frozen_stages=1,
-    norm_cfg=dict(type='BN', requires_grad=True),
-    norm_eval=True,
-    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/r50-highway.pth'))
-backbone_seg = dict(
-    _delete_=True,
-    type='mmresfamily.ResNet',
-    depth=50,
-    highway=True,
-    out_indices=(0, 1, 2, 3),
-    norm_cfg=dict(type='SyncBN', requires_grad=True),
-    norm_eval=False,
-    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/r50-highway.pth'))
-backbone_seg_d8 = dict(
-    _delete_=True,
-    type='mmresfamily.ResNet',
-    depth=50,
-    highway=True,
-    out_indices=(0, 1, 2, 3),
-    norm_cfg=dict(type='SyncBN', requires_grad=True),
-    norm_eval=False,
     init_cfg=dict(type='Pretrained', checkpoint='checkpoints/r50-highway.pth'),
-    strides=(1, 2, 1, 1),
-    dilations=(1, 1, 2, 4),
-    contract_dilation=True)
+    norm_cfg=dict(type='BN', requires_grad=True), norm_eval=True)
+backbone_seg = dict(backbone_det, frozen_stages=-1, norm_eval=False,
+                    norm_cfg=dict(type='SyncBN', requires_grad=True))
+backbone_seg_d8 = dict(backbone_seg, strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), contract_dilation=True)
 channels = [256, 512, 1024, 2048]
 channels_c3 = 1024
 channels_c4 = 2048
