@@ -159,3 +159,11 @@ def test_gn_reaches_every_norm():
     model = build(FAMILIES[5], norm_cfg=dict(type='GN', num_groups=16))
     assert not any(isinstance(m, _BatchNorm) for m in model.modules())
     model(torch.randn(1, 3, 32, 32))
+
+
+def test_fewer_stages_take_per_stage_defaults():
+    model = build(FAMILIES[1], num_stages=3)
+    outs = model(torch.randn(2, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [256, 512, 1024] == list(model.out_channels)
+    assert [i['reduction'] for i in model.feature_info] == [4, 8, 16]
+    assert not hasattr(model, 'layer4')

@@ -211,12 +211,17 @@ class ResNet(BaseBackbone):
     }
 
     def __init__(self, depth, in_channels=3, stem_channels=None, base_channels=64, num_stages=4,
-                 strides=(1, 2, 2, 2), dilations=(1, 1, 1, 1), out_indices=(0, 1, 2, 3),
-                 style='pytorch', deep_stem=False, avg_down=False, frozen_stages=-1,
-                 conv_cfg=None, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
-                 dcn=None, stage_with_dcn=(False, False, False, False), plugins=None,
-                 with_cp=False, zero_init_residual=True, contract_dilation=False,
-                 multi_grid=None, highway=False, pretrained=None, init_cfg=None):
+                 strides=None, dilations=None, out_indices=None, style='pytorch',
+                 deep_stem=False, avg_down=False, frozen_stages=-1, conv_cfg=None,
+                 norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
+                 stage_with_dcn=None, plugins=None, with_cp=False, zero_init_residual=True,
+                 contract_dilation=False, multi_grid=None, highway=False, pretrained=None,
+                 init_cfg=None):
+        # per-stage defaults follow num_stages: (1, 2, 2, 2), no dilation, every stage out, no DCN
+        strides = (1, 2, 2, 2)[:num_stages] if strides is None else strides
+        dilations = (1, ) * num_stages if dilations is None else dilations
+        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
+        out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
         super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
                          pretrained, init_cfg)
         check_choice('depth', depth, tuple(self.arch_settings))
