@@ -203,3 +203,27 @@ def test_clear_errors(tmp_path, quickstart_data):
     assert result.returncode != 0
     assert 'does not match the model' in result.stderr
     assert 'backbone.conv1.weight (3, 3, 7, 7) vs model (64, 3, 7, 7)' in result.stderr
+
+
+def test_publish_backbone_loads_into_detector_backbone(tmp_path):
+    """A classifier trained by tools/train.py -> backbone-only weights with a hash suffix ->
+    loaded by a detection backbone's init_cfg Pretrained(prefix='backbone.') with no key missing."""
+    config = _cls_config(tmp_path, 'pub', batch=16, iters=2)
+    run(PY, 'tools/train.py', config, '--work-dir', tmp_path / 'wd', env=HOOK_ENV)
+    out = run(PY, 'tools/publish_backbone.py', tmp_path / 'wd/iter_2.pth',
+              tmp_path / 'published/r18_fmnist').stdout
+    published = next((tmp_path / 'published').glob('r18_fmnist-*.pth'))
+    digest = hashlib.sha256(published.read_bytes()).hexdigest()
+    assert published.stem.endswith(digest[:8]) and digest in out
+    saved = torch.load(published, weights_only=True)  # plain tensors: no allow-list needed
+    assert all(k.startswith('backbone.') for k in saved['state_dict'])
+
+    from mmresfamily.registry import MODELS
+    backbone = MODELS.build(dict(type='mmresfamily.ResNet', depth=18, init_cfg=dict(
+        type='Pretrained', checkpoint=str(published), prefix='backbone.')))
+    backbone.init_weights()
+    ours = backbone.state_dict()
+    loaded = {k[len('backbone.'):]: v for k, v in saved['state_dict'].items()}
+    assert set(ours) == set(loaded), 'missing or unexpected keys'
+    for k, v in loaded.items():
+        assert torch.equal(ours[k], v), k
