@@ -227,3 +227,17 @@ def test_publish_backbone_loads_into_detector_backbone(tmp_path):
     assert set(ours) == set(loaded), 'missing or unexpected keys'
     for k, v in loaded.items():
         assert torch.equal(ours[k], v), k
+
+
+def test_dist_test_two_cpu_processes(tmp_path):
+    """tools/dist_test.sh on CPU: the checkpoint check sees through the DDP wrapper and both
+    ranks evaluate; the metric equals a single-process test of the same checkpoint."""
+    config = _cls_config(tmp_path, 'dt', batch=16, iters=2)
+    run(PY, 'tools/train.py', config, '--work-dir', tmp_path / 'wd', env=HOOK_ENV)
+    ckpt = tmp_path / 'wd/iter_2.pth'
+    single = run(PY, 'tools/test.py', config, ckpt, '--work-dir', tmp_path / 'wd1',
+                 env=HOOK_ENV).stdout
+    dist = run('bash', 'tools/dist_test.sh', config, ckpt, 2, '--work-dir', tmp_path / 'wd2',
+               env={**HOOK_ENV, 'PYTHON': PY, 'PORT': '29612'}).stdout
+    metric = [line for line in single.splitlines() if 'accuracy/top1' in line]
+    assert metric and metric[-1] in dist

@@ -1,15 +1,4 @@
 #!/usr/bin/env bash
-# Distributed training through torchrun, on GPUs (nccl) or CPUs (gloo).
-#   tools/dist_train.sh CONFIG NPROC [train.py args...]
+# Distributed training through torchrun (GPUs or CPUs):  tools/dist_train.sh CONFIG NPROC [args]
 # Multi-node: NNODES=2 NODE_RANK=0|1 MASTER_ADDR=host PORT=29500 tools/dist_train.sh ...
-set -euo pipefail
-CONFIG=$1
-NPROC=$2
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHON=${PYTHON:-$([ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python)}
-PYTHONPATH="$ROOT:${PYTHONPATH:-}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
-    --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
-    --nproc_per_node="$NPROC" \
-    "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+exec "$(dirname "$0")/torchrun.sh" "$2" train.py "$1" "${@:3}"

@@ -123,7 +123,7 @@ def check_checkpoint_matches(model, checkpoint_path: str, max_listed: int = 5):
         ckpt = torch.load(checkpoint_path, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    ours = model.state_dict()
+    ours = getattr(model, 'module', model).state_dict()  # unwrap DistributedDataParallel
     missing = sorted(set(ours) - set(state))
     unexpected = sorted(set(state) - set(ours))
     shapes = sorted(k for k in set(ours) & set(state)
