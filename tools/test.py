@@ -8,8 +8,6 @@ A checkpoint that does not fit the model is refused with the keys that differ (m
 would only warn and evaluate a half-loaded model).
 """
 import argparse
-import os
-import os.path as osp
 import sys
 from pathlib import Path
 
@@ -17,38 +15,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
+    from mmresfamily.utils.launch import add_runner_args
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--work-dir')
     parser.add_argument('--out', help='dump raw predictions to this pickle file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmengine.runner import Runner
+    from mmresfamily.utils.launch import check_checkpoint_matches, make_runner
 
-    from mmresfamily.utils import install_runner_checkpoint_allowlist
-    from mmresfamily.utils.launch import (check_checkpoint_matches, check_data_root,
-                                          check_model_types, load_config, setup_launcher)
+    def configure(cfg):
+        cfg.load_from = args.checkpoint
 
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
-    check_model_types(cfg)
-    check_data_root(cfg)
-    setup_launcher(cfg, args.launcher)
-    install_runner_checkpoint_allowlist()
-    runner = Runner.from_cfg(cfg)
+    runner = make_runner(args, configure)
     check_checkpoint_matches(runner.model, args.checkpoint)
     if args.out:
         from mmengine.evaluator import DumpResults

@@ -143,3 +143,34 @@ def check_checkpoint_matches(model, checkpoint_path: str, max_listed: int = 5):
                 for k in shapes[:max_listed]))
         raise ValueError(f'checkpoint {checkpoint_path} does not match the model built from '
                          f'the config: ' + '; '.join(problems))
+
+
+def add_runner_args(parser):
+    """The flags tools/train.py and tools/test.py share (mmdet's names)."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: work_dirs/CONFIG_NAME)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_iters=100 or '
+                        'data_root=DIR (moves every dataset path)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def make_runner(args, configure=None):
+    """Config + shared flags -> checked, launched mmengine Runner. `configure(cfg)` applies the
+    tool's own flags before the checks."""
+    from mmengine.runner import Runner
+
+    from .checkpoint import install_runner_checkpoint_allowlist
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if configure is not None:
+        configure(cfg)
+    check_model_types(cfg)
+    check_data_root(cfg)
+    setup_launcher(cfg, args.launcher)
+    install_runner_checkpoint_allowlist()
+    return Runner.from_cfg(cfg)
