@@ -76,8 +76,8 @@ def test_torchvision_densenet_features_equal(old_keys, convert_tool, tmp_path):
 def test_unknown_model_names_are_refused():
     from mmresfamily.converters import convert
     with pytest.raises(ValueError, match=r"torchvision model must be one of densenet121.*"
-                                         r"got 'resnet50'"):
-        convert('torchvision', 'resnet50', {})
+                                         r"got 'wide_resnet50_2'"):
+        convert('torchvision', 'wide_resnet50_2', {})
     with pytest.raises(ValueError, match=r"timm model 'dpn48b' is not one"):
         convert('timm', 'dpn48b', {})
 

@@ -5,9 +5,23 @@
 
 writes {'state_dict': ..., 'meta': {'backbone_cfg': ..., 'source': ..., 'dropped_keys': ...}};
 `MODELS.build(meta['backbone_cfg']).load_state_dict(state_dict, strict=True)` reproduces the
-source model's features. Example: `python tools/convert_weights.py timm resnest50d in.pth out.pth`.
+source model's features. SRC and the MODEL names it takes (full lists: the docstrings of
+mmresfamily/converters/*.py):
+
+    timm         timm model names (resnet50d, resnest50d, res2net50_26w_4s, densenet121, dpn68, ...)
+    torchvision  resnet18..152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, densenet121..
+    mmdet, mmseg, mmpretrain
+                 resnet50[_caffe], resnet50_v1c, resnet50_v1d, resnext50_32x4d, resnest50,
+                 res2net50_w26_s4, densenet121 (mmpretrain); a whole detector / segmentor /
+                 classifier checkpoint keeps its `backbone.*` keys and drops the rest
+    official     resnest50, res2net50_26w_4s, res2net50_v1b_26w_4s, res2next50, hardnet68,
+                 hardnet39ds, rednet50, ... (the authors' released layouts)
+
+Examples: `python tools/convert_weights.py timm resnest50d in.pth out.pth`,
+`python tools/convert_weights.py mmdet resnet50 faster_rcnn_r50_fpn_1x_coco.pth r50.pth`.
 """
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -15,35 +29,47 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmresfamily.converters import CONVERTERS, convert, load_all  # noqa: E402
+from mmresfamily.utils import trusted_runner_checkpoints  # noqa: E402
 
 load_all()
 
 
-def load_any(path: Path):
+# sources whose checkpoints are mmengine/mmcv runner checkpoints (numpy scalars, HistoryBuffers)
+RUNNER_SOURCES = ('mmdet', 'mmseg', 'mmpretrain', 'official')
+
+
+def load_any(path: Path, runner_checkpoint: bool = False):
     if path.suffix == '.safetensors':
         from safetensors.torch import load_file
         return load_file(str(path))
-    # weights only: a checkpoint from elsewhere never gets to run code here
-    return torch.load(path, map_location='cpu', weights_only=True)
+    # weights only: a checkpoint from elsewhere never gets to run code here; runner checkpoints
+    # get the allow-list of their harmless extra types (anything else is still refused)
+    context = trusted_runner_checkpoints() if runner_checkpoint else contextlib.nullcontext()
+    with context:
+        return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', choices=sorted(CONVERTERS), help='layout of the input')
-    parser.add_argument('model', help='model name in the source codebase, e.g. resnet50d')
+    parser.add_argument('model', help='model name in the source layout, e.g. resnet50d (see above)')
     parser.add_argument('input', type=Path)
     parser.add_argument('output', type=Path)
     args = parser.parse_args(argv)
     if not args.input.is_file():
         parser.error(f'input checkpoint not found: {args.input}')
-    state_dict, cfg, dropped = convert(args.source, args.model, load_any(args.input))
+    checkpoint = load_any(args.input, runner_checkpoint=args.source in RUNNER_SOURCES)
+    try:
+        state_dict, cfg, dropped = convert(args.source, args.model, checkpoint)
+    except ValueError as err:  # an unknown model name: the message lists the allowed ones
+        parser.error(str(err))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     torch.save({'state_dict': state_dict,
                 'meta': {'backbone_cfg': cfg, 'source': f'{args.source}:{args.model}',
                          'dropped_keys': dropped}}, args.output)
     print(f'{args.output}: {len(state_dict)} tensors for {cfg}; dropped {len(dropped)} '
-          f'(classifier head) keys')
+          f'keys (classifier head / non-backbone)')
 
 
 if __name__ == '__main__':

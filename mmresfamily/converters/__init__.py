@@ -8,7 +8,7 @@ import importlib
 from .registry import CONVERTERS, convert
 
 # modules that register converters (timm families, other layouts); imported on first use
-FAMILY_MODULES = ['timm', 'timm_dense', 'torchvision']
+FAMILY_MODULES = ['timm', 'timm_dense', 'torchvision', 'openmmlab', 'official']
 
 
 def load_all():
