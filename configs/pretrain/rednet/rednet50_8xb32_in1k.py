@@ -1,0 +1,4 @@
+# RedNet-50 (involution) on ImageNet-1k.
+_base_ = ['../../_base_/backbones/rednet50.py', '../_base_/imagenet_cls.py']
+model = dict(backbone=dict(_base_.backbone_det, **_base_.cls_res_backbone),
+             head=dict(in_channels=_base_.channels_c4))
