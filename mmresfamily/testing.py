@@ -34,6 +34,25 @@ def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+@torch.no_grad()
+def calibrate_norms_(model: nn.Module, in_channels: int = 3, seed: int = 0) -> nn.Module:
+    """Set BN statistics from train-mode passes over random images (in place), then eval().
+
+    For dynamic-kernel nets (involution, DCDC), which multiply features by generated kernels:
+    with randomize_'s statistics their activations overflow after a few blocks, while measured
+    statistics keep them O(1) and are still far from the (0, 1) defaults.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the passes
+    model.train()
+    for _ in range(2):
+        model(torch.randn(4, in_channels, 64, 64, generator=gen))
+    return model.eval()
+
+
 def relative_max_diff(ours: torch.Tensor, ref: torch.Tensor) -> float:
     """max |ours - ref| / max |ref| (the tolerance unit of the equivalence tests)."""
     if ours.shape != ref.shape:

@@ -5,38 +5,55 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.deploy import fold_batchnorm
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import assert_features_close, randomize_
+from mmresfamily.testing import assert_features_close, calibrate_norms_, randomize_
 
-FAMILIES = [
-    dict(type='ResNet', depth=18), dict(type='ResNetV1d', depth=50),
-    dict(type='ResNeXt', depth=50), dict(type='ResNeSt', depth=50), dict(type='Res2Net', depth=50),
-    dict(type='PreResNet', depth=50), dict(type='ResNet', depth=50, highway=True),
-]
-IDS = [f'{c["type"]}-{c["depth"]}{"-highway" if c.get("highway") else ""}' for c in FAMILIES]
+# every family; `pre_act`: norms that follow an add/concat (pre-activation) cannot be folded
+FAMILIES = {
+    'ResNet-18': dict(type='ResNet', depth=18),
+    'ResNetV1c-50': dict(type='ResNetV1c', depth=50),
+    'ResNetV1d-50': dict(type='ResNetV1d', depth=50),
+    'ResNeXt-50': dict(type='ResNeXt', depth=50),
+    'ResNeSt-50': dict(type='ResNeSt', depth=50),
+    'Res2Net-50': dict(type='Res2Net', depth=50),
+    'PreResNet-50': dict(type='PreResNet', depth=50),
+    'ResNet-50-highway': dict(type='ResNet', depth=50, highway=True),
+    'DenseNet-121': dict(type='DenseNet', arch=121),
+    'DPN-68': dict(type='DPN', arch='68'),
+    'HarDNet-68': dict(type='HarDNet', arch='68'),
+    'RedNet-26': dict(type='RedNet', depth=26),
+    'DCDC-ResNet-50': dict(type='DCDCResNet', depth=50),
+}
+PRE_ACTIVATION = {'PreResNet-50', 'DenseNet-121', 'DPN-68'}
+DYNAMIC_KERNELS = {'RedNet-26', 'DCDC-ResNet-50'}  # see calibrate_norms_
 
 
-def build(cfg):
-    return randomize_(MODELS.build(dict(cfg, type='mmresfamily.' + cfg['type'])), seed=5).eval()
+def build(name):
+    cfg = FAMILIES[name]
+    model = MODELS.build(dict(cfg, type='mmresfamily.' + cfg['type']))
+    if name in DYNAMIC_KERNELS:
+        model.init_weights()
+        return calibrate_norms_(model, seed=5)
+    return randomize_(model, seed=5).eval()
 
 
-@pytest.mark.parametrize('cfg', FAMILIES, ids=IDS)
-def test_fold_batchnorm_is_exact(cfg):
-    model = build(cfg)
+@pytest.mark.parametrize('name', FAMILIES)
+def test_fold_batchnorm_is_exact(name):
+    model = build(name)
     x = torch.randn(2, 3, 64, 64)
     folded = fold_batchnorm(model, x)
     remaining = sum(isinstance(m, _BatchNorm) for m in folded.modules())
     total = sum(isinstance(m, _BatchNorm) for m in model.modules())
     assert len(folded.folded_pairs) == total - remaining > 0
-    if not cfg['type'] == 'PreResNet':  # pre-activation norms follow an add: not foldable
+    if name not in PRE_ACTIVATION:
         assert remaining <= total // 4, (remaining, total)
     y = torch.randn(1, 3, 96, 80)  # another input than the one used to find the pairs
     with torch.no_grad():
         assert_features_close(folded(y), model(y), rtol=1e-4)
 
 
-@pytest.mark.parametrize('cfg', FAMILIES, ids=IDS)
-def test_channels_last_input(cfg):
-    model = build(cfg)
+@pytest.mark.parametrize('name', FAMILIES)
+def test_channels_last_input(name):
+    model = build(name)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         ref = model(x)
@@ -45,12 +62,27 @@ def test_channels_last_input(cfg):
     assert_features_close(out, ref, rtol=1e-4)
 
 
-@pytest.mark.parametrize('cfg', [FAMILIES[0], FAMILIES[3]], ids=[IDS[0], IDS[3]])
-def test_torch_compile_captures_whole_graph(cfg):
-    model = build(cfg)
-    x = torch.randn(1, 3, 64, 64)
-    explanation = torch._dynamo.explain(model)(x)
+@pytest.mark.parametrize('name', FAMILIES)
+def test_dynamo_captures_whole_graph(name):
+    explanation = torch._dynamo.explain(build(name))(torch.randn(1, 3, 64, 64))
     assert explanation.graph_break_count == 0, explanation.break_reasons
+    assert len(explanation.graphs) == 1
+
+
+# one per kind of block: bottleneck, split attention, dense/harmonic concat, involution
+@pytest.mark.parametrize('name', ['ResNet-18', 'ResNeSt-50', 'HarDNet-68', 'RedNet-26'])
+def test_torch_compile_matches_eager(name):
+    model = build(name)
+    x = torch.randn(2, 3, 64, 64)  # 2: split attention's norm sees one value per image
     compiled = torch.compile(model, backend='aot_eager')
     with torch.no_grad():
         assert_features_close(compiled(x), model(x), rtol=1e-5)
+    # training graph too: the involution backward is a custom autograd.Function
+    model.train()
+    grads = []
+    for fn in (model, compiled):
+        model.zero_grad()
+        sum(o.mean() for o in fn(x.clone().requires_grad_())).backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    assert_features_close(grads[1], grads[0], rtol=1e-4)

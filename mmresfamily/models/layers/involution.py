@@ -121,7 +121,8 @@ class _ShiftAddFunction(torch.autograd.Function):
             x_pad = _grouped_padded(x, groups, padding)
             grad_weight = weight.new_empty(batch, groups, kernel_size**2, out_h, out_w)
             for k, tap in _tap_views(kernel_size, stride, dilation, out_h, out_w):
-                torch.sum(grad_out * x_pad[tap], dim=2, out=grad_weight[:, :, k])
+                # a copy, not sum(out=...): dynamo cannot trace out= into a strided slice
+                grad_weight[:, :, k] = (grad_out * x_pad[tap]).sum(2)
             grad_weight = grad_weight.view_as(weight)
         return grad_x, grad_weight, None, None, None, None
 
