@@ -1,35 +1,55 @@
 #!/usr/bin/env python
-"""Micro-benchmarks, one subcommand each.
+"""Benchmarks, one subcommand each. Speed and memory targets live here, never in timed tests.
 
+    python tools/benchmark.py models [--variants ResNet-50 ResNeSt-50 ...] [--batch 8]
+        [--size 224] [--device cpu|cuda] [--channels-last] [--bf16] [--fold-bn] [--with-cp]
+        [--out-dir docs/benchmarks]
     python tools/benchmark.py involution --channels 64 --size 56 --batch 8
 
-involution: the per-location aggregation of involution (the generator is excluded: it is the
-same for both), naive unfold formula vs the shift-and-add path used by the models, forward
-(no grad) and forward+backward. Reports the median wall time over --repeats after --warmup runs,
-the largest intermediate tensor computed from the shapes, and the measured peak extra memory
-(CPU, Linux: in a fresh subprocess that builds the inputs, resets the peak-RSS mark through
-/proc/self/clear_refs and runs the operation once, peak RSS minus RSS before the call; CUDA:
-torch.cuda.max_memory_allocated growth). RSS counts pages the allocator touched, so it is a
-measurement of the process, not of tensors alone. Outputs of both paths are compared.
+models: every registered family at its base depth (default), and for each variant the same
+architecture from timm and mmdet where they have it (the equivalence tests prove the match), all
+with the same random weights distribution. Columns: params (backbone only, no classifier) and
+GMACs per image (mmengine.analysis FlopAnalyzer), forward (eval, no grad) and forward+backward
+(train mode, loss = sum of the mean of every output) throughput in img/s, each the median over
+--repeats after --warmup; the implementations of a variant are timed round-robin (ours, theirs,
+ours, ...) so drift of the machine hits all alike. Peak memory is measured in a fresh subprocess
+per (implementation, mode): CPU: peak RSS growth of one call after the model and input are built
+(Linux /proc, the peak mark reset first; RSS counts what the allocator touched); CUDA: growth of
+torch.cuda.max_memory_allocated. --fold-bn adds `ours+fold_bn` (mmresfamily.deploy
+.fold_batchnorm, forward only); --with-cp adds `ours+with_cp` (activation checkpointing).
+Writes benchmark.{md,csv,png} into --out-dir: the Markdown has the machine, the command and a
+ratio table (ours / theirs, > 1 means ours is faster or, for memory, < 1 means ours uses less).
 
-Add a subcommand with `@subcommand(name, help)` on a function taking the parsed args, and
-`add_arguments` on the function's `.arguments` attribute (see `involution`).
+involution: the per-location aggregation of involution (the generator is excluded: it is the
+same for both), naive unfold formula vs the shift-and-add path used by the models, forward and
+forward+backward; median time, the largest intermediate tensor (from the shapes), and the
+measured peak extra memory as above. Outputs of both paths are compared.
+
+Add a subcommand with `@subcommand(name, help, arguments)` on a function taking the parsed args.
 """
 import argparse
+import csv
 import json
+import os
+import platform
+import shlex
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from mmresfamily.models.layers.involution import (involution_shift_add,  # noqa: E402
                                                   involution_unfold)
 
 SUBCOMMANDS = {}
+MODES = ('forward', 'forward+backward')
 
 
 def subcommand(name, help, arguments):
@@ -42,24 +62,396 @@ def subcommand(name, help, arguments):
     return register
 
 
+def sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
 def timed(fn, device, warmup, repeats):
     """Median seconds of `fn()` over `repeats` runs after `warmup` runs."""
-    times = []
+    return timed_round_robin({'fn': fn}, device, warmup, repeats)['fn']
+
+
+def timed_round_robin(fns, device, warmup, repeats):
+    """{name: median seconds}; the functions take turns, so slow drift affects all alike."""
+    times = {name: [] for name in fns}
     for i in range(warmup + repeats):
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def proc_status_kib(field):
+    """A memory field (KiB) of /proc/self/status: VmRSS now, VmHWM peak since the reset."""
+    for line in Path('/proc/self/status').read_text().splitlines():
+        if line.startswith(field + ':'):
+            return int(line.split()[1])
+    raise RuntimeError(f'{field} not in /proc/self/status (Linux only)')
+
+
+def peak_extra_bytes(fn, device):
+    """Peak memory growth (bytes) during one call of `fn()` (see the module doc)."""
+    if device.type == 'cuda':
+        sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
         fn()
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        sync(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    # the high-water mark from building the model would hide the call's own peak: reset it
+    Path('/proc/self/clear_refs').write_text('5')
+    before = proc_status_kib('VmRSS')
+    fn()
+    return (proc_status_kib('VmHWM') - before) * 1024
+
+
+def in_child(argv):
+    """Run this script with `argv` in a fresh process; the JSON its last line prints."""
+    result = subprocess.run([sys.executable, __file__] + argv, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f'benchmark child {argv} failed:\n{result.stderr[-3000:]}')
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def forward_args(args, names):
+    """The command-line options `names` of `args`, to hand to a child."""
+    argv = []
+    for name in names:
+        value = getattr(args, name)
+        flag = f'--{name.replace("_", "-")}'
+        if value is True:
+            argv.append(flag)
+        elif value not in (None, False):
+            argv += [flag, str(value)]
+    return argv
+
+
+def check_device(name):
+    device = torch.device(name)
+    if device.type not in ('cpu', 'cuda'):
+        raise SystemExit(f'--device must be cpu or cuda[:N]; got {name!r}')
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('--device cuda: no CUDA device is visible to torch')
+    return device
+
+
+# ---- models -------------------------------------------------------------------------------
+# variant -> (our backbone cfg, {implementation: the same architecture there}); a reference is
+# listed only where tests/test_timm_equivalence.py or test_mmdet_equivalence.py prove the match
+# (or, for DenseNet/DPN, tests/test_dense_families.py).
+RESNEST_ARGS = dict(depth=50, stem_channels=64, radix=2, reduction_factor=4, avg_down_stride=True)
+VARIANTS = {
+    'ResNet-50': (dict(type='ResNet', depth=50),
+                  dict(timm='resnet50', mmdet=dict(type='ResNet', depth=50))),
+    'ResNetV1c-50': (dict(type='ResNetV1c', depth=50), dict(timm='resnet50c')),
+    'ResNetV1d-50': (dict(type='ResNetV1d', depth=50),
+                     dict(timm='resnet50d', mmdet=dict(type='ResNetV1d', depth=50))),
+    'ResNeXt-50-32x4d': (dict(type='ResNeXt', depth=50, groups=32, base_width=4),
+                         dict(timm='resnext50_32x4d',
+                              mmdet=dict(type='ResNeXt', depth=50, groups=32, base_width=4))),
+    'ResNeSt-50': (dict(type='ResNeSt', **RESNEST_ARGS),
+                   dict(timm='resnest50d', mmdet=dict(type='ResNeSt', **RESNEST_ARGS))),
+    'Res2Net-50-26w4s': (dict(type='Res2Net', depth=50, scales=4, base_width=26),
+                         dict(timm='res2net50d')),
+    # mmdet pools Res2Net's first-block scales differently: a variant of its own
+    'Res2Net-50-26w4s-mmdet': (dict(type='Res2Net', depth=50, scales=4, base_width=26,
+                                    stride1_pool=False),
+                               dict(mmdet=dict(type='Res2Net', depth=50, scales=4,
+                                               base_width=26))),
+    'PreResNet-50': (dict(type='PreResNet', depth=50, deep_stem=False, avg_down=False,
+                          out_norm=False), dict(timm='resnetv2_50')),
+    'DenseNet-121': (dict(type='DenseNet', arch=121), dict(timm='densenet121')),
+    'DPN-92': (dict(type='DPN', arch='92'), dict(timm='dpn92')),
+    'HarDNet-68': (dict(type='HarDNet', arch='68'), {}),
+    'RedNet-50': (dict(type='RedNet', depth=50), {}),
+    'DCDC-ResNet-50': (dict(type='DCDCResNet', depth=50), {}),
+    'ResNet-50-highway': (dict(type='ResNet', depth=50, highway=True), {}),
+}
+DEPLOY_IMPLS = {'fold_bn': 'ours+fold_bn', 'with_cp': 'ours+with_cp'}
+
+
+class TimmFeatures(nn.Module):
+    """A timm classifier's feature extractor (`forward_features`: the backbone, no head)."""
+
+    def __init__(self, name):
+        super().__init__()
+        import timm
+        self.model = timm.create_model(name, pretrained=False, num_classes=0)
+
+    def forward(self, x):
+        return self.model.forward_features(x)
+
+
+def build_impl(variant, impl):
+    """(model, trainable) for one implementation of a variant, weights randomised alike."""
+    import mmresfamily  # noqa: F401  (registers the backbones)
+    from mmresfamily.deploy import fold_batchnorm
+    from mmresfamily.registry import MODELS
+    from mmresfamily.testing import randomize_
+    ours_cfg, refs = VARIANTS[variant]
+    ours_cfg = dict(ours_cfg, type='mmresfamily.' + ours_cfg['type'])
+    if impl == 'timm':
+        model = TimmFeatures(refs['timm'])
+    elif impl == 'mmdet':
+        import mmdet.models.backbones as mmdet_backbones
+        cfg = dict(refs['mmdet'])
+        model = getattr(mmdet_backbones, cfg.pop('type'))(**cfg)
+    elif impl == DEPLOY_IMPLS['with_cp']:
+        model = MODELS.build(dict(ours_cfg, with_cp=True))
+    else:
+        model = MODELS.build(ours_cfg)
+    randomize_(model, seed=0)
+    if impl == DEPLOY_IMPLS['fold_bn']:
+        return fold_batchnorm(model, torch.randn(1, 3, 64, 64)), False
+    return model, True
+
+
+def implementations(variant, args):
+    impls = ['ours'] + list(VARIANTS[variant][1])
+    if args.fold_bn:
+        impls.append(DEPLOY_IMPLS['fold_bn'])
+    if args.with_cp:
+        impls.append(DEPLOY_IMPLS['with_cp'])
+    return impls
+
+
+class Runner:
+    """Runs one implementation on the benchmark input: forward, or one training step."""
+
+    def __init__(self, model, args, device):
+        self.model = model.to(device)
+        self.x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+        if args.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+        self.autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16
+                         else nullcontext())
+
+    def forward(self):
+        self.model.eval()
+        with torch.no_grad(), self.autocast:
+            self.model(self.x)
+
+    def train_step(self):
+        self.model.train()
+        self.model.zero_grad(set_to_none=True)
+        with self.autocast:
+            outs = self.model(self.x)
+            outs = outs if isinstance(outs, (tuple, list)) else (outs, )
+            loss = sum(o.float().mean() for o in outs)
+        loss.backward()
+
+    def run(self, mode):
+        return self.forward() if mode == 'forward' else self.train_step()
+
+
+def gmacs_per_image(model, size):
+    from mmengine.analysis import FlopAnalyzer
+    model.eval()  # not chained: mmdet's train() override returns None
+    analyzer = FlopAnalyzer(model, (torch.zeros(1, 3, size, size), ))
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    return analyzer.total() / 1e9  # mmengine counts one multiply-add as one flop
+
+
+MODEL_CHILD_OPTIONS = ('batch', 'size', 'device', 'channels_last', 'bf16', 'threads')
+
+
+def models_arguments(parser):
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), metavar='VARIANT',
+                        help=f'default: all of {", ".join(VARIANTS)}')
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--size', type=int, default=224, help='input height = width')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--bf16', action='store_true', help='bf16 autocast (meant for CUDA)')
+    parser.add_argument('--fold-bn', action='store_true', help='add ours+fold_bn (forward)')
+    parser.add_argument('--with-cp', action='store_true', help='add ours+with_cp')
+    parser.add_argument('--no-references', action='store_true', help='ours only')
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument('--no-memory', action='store_true', help='skip peak-memory children')
+    parser.add_argument('--out-dir', type=Path, default=Path('work_dirs/benchmark'))
+    parser.add_argument('--child', help=argparse.SUPPRESS)  # internal: VARIANT|IMPL|MODE
+
+
+def model_peak_in_child(args):
+    variant, impl, mode = args.child.split('|')
+    device = torch.device(args.device)
+    runner = Runner(build_impl(variant, impl)[0], args, device)
+    print(json.dumps(dict(peak_bytes=peak_extra_bytes(lambda: runner.run(mode), device))))
+
+
+def benchmark_variant(variant, args, device):
+    """One row per implementation of `variant`."""
+    impls = implementations(variant, args)
+    if args.no_references:
+        impls = [i for i in impls if i == 'ours' or i.startswith('ours+')]
+    built = {impl: build_impl(variant, impl) for impl in impls}
+    rows = {impl: dict(variant=variant, impl=impl,
+                       params_M=sum(p.numel() for p in model.parameters()) / 1e6,
+                       GMACs=gmacs_per_image(model, args.size))
+            for impl, (model, _) in built.items()}
+    runners = {impl: Runner(model, args, device) for impl, (model, _) in built.items()}
+    for mode in MODES:
+        takes_part = [i for i in impls if mode == 'forward' or built[i][1]]
+        if mode == 'forward':  # with_cp only changes training; fold_bn only inference
+            takes_part = [i for i in takes_part if i != DEPLOY_IMPLS['with_cp']]
+        seconds = timed_round_robin({i: (lambda r=runners[i]: r.run(mode)) for i in takes_part},
+                                    device, args.warmup, args.repeats)
+        for impl, s in seconds.items():
+            rows[impl][f'{mode}_img_s'] = args.batch / s
+            if not args.no_memory:
+                peak = in_child(['models', '--child', f'{variant}|{impl}|{mode}'] +
+                                forward_args(args, MODEL_CHILD_OPTIONS))['peak_bytes']
+                rows[impl][f'{mode}_peak_MB'] = peak / 2**20
+    del runners, built
+    return list(rows.values())
+
+
+COLUMNS = ['variant', 'impl', 'params_M', 'GMACs', 'forward_img_s', 'forward+backward_img_s',
+           'forward_peak_MB', 'forward+backward_peak_MB', 'forward_GMACs_per_s']
+
+
+def fmt(value):
+    if value is None:
+        return '-'
+    return f'{value:.2f}' if isinstance(value, float) else str(value)
+
+
+def markdown_table(header, rows):
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(fmt(r.get(h)) for h in header) + ' |' for r in rows]
+    return '\n'.join(lines)
+
+
+def ratio_rows(rows):
+    """ours / theirs per variant and reference (and deploy variants / plain ours)."""
+    out = []
+    for ours in (r for r in rows if r['impl'] == 'ours'):
+        for other in (r for r in rows if r['variant'] == ours['variant'] and r is not ours):
+            row = dict(variant=ours['variant'])
+            if other['impl'].startswith('ours+'):
+                row['compared'] = f"{other['impl']} / ours"
+                num, den = other, ours
+            else:
+                row['compared'] = f"ours / {other['impl']}"
+                num, den = ours, other
+            for key in ('forward_img_s', 'forward+backward_img_s', 'forward_peak_MB',
+                        'forward+backward_peak_MB'):
+                if num.get(key) and den.get(key):
+                    row[key] = num[key] / den[key]
+            out.append(row)
+    return out
+
+
+def machine_description(device):
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = (f'{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} with '
+            f'{torch.get_num_threads()} threads, Python {platform.python_version()}')
+    if device.type == 'cuda':
+        text += f', GPU: {torch.cuda.get_device_name(device)}'
+    return text
+
+
+def plot(rows, path, title):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    variants = list(dict.fromkeys(r['variant'] for r in rows))
+    impls = list(dict.fromkeys(r['impl'] for r in rows))
+    panels = [('forward_img_s', 'forward img/s'), ('forward+backward_img_s', 'fwd+bwd img/s'),
+              ('forward+backward_peak_MB', 'fwd+bwd peak MB'), ('params_M', 'params (M)')]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 0.45 * len(variants) *
+                                                     max(1, len(impls)) ** 0.5 + 1.5),
+                             sharey=True)
+    height = 0.8 / len(impls)
+    for ax, (key, label) in zip(axes, panels):
+        for k, impl in enumerate(impls):
+            ys, xs = [], []
+            for v, variant in enumerate(variants):
+                row = next((r for r in rows if r['variant'] == variant and r['impl'] == impl),
+                           None)
+                if row is not None and row.get(key) is not None:
+                    ys.append(v + k * height)
+                    xs.append(row[key])
+            ax.barh(ys, xs, height=height, label=impl)
+        ax.set_xlabel(label)
+        ax.grid(axis='x', alpha=0.3)
+    axes[0].set_yticks([v + 0.4 - height / 2 for v in range(len(variants))])
+    axes[0].set_yticklabels(variants)
+    axes[0].invert_yaxis()
+    axes[-1].legend(loc='lower right', fontsize='small')
+    fig.suptitle(title, fontsize='medium')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@subcommand('models', 'throughput, memory, params and GMACs of every family vs timm/mmdet',
+            models_arguments)
+def models(args):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f'--variants must be among {", ".join(VARIANTS)}; got {unknown}')
+    device = check_device(args.device)
+    if args.child:
+        return model_peak_in_child(args)
+    command = args.command_line
+    setting = (f'batch {args.batch}, {args.size}x{args.size}, {device}'
+               f'{", channels_last" if args.channels_last else ""}'
+               f'{", bf16 autocast" if args.bf16 else ""}; median of {args.repeats} after '
+               f'{args.warmup} warm-up runs')
+    print(f'{machine_description(device)}\n{setting}', flush=True)
+    rows, start = [], time.time()
+    for variant in args.variants:
+        t0 = time.time()
+        for row in benchmark_variant(variant, args, device):
+            row['forward_GMACs_per_s'] = (row['GMACs'] * row['forward_img_s']
+                                          if row.get('forward_img_s') else None)
+            rows.append(row)
+            print(' '.join(f'{k}={fmt(row.get(k))}' for k in COLUMNS), flush=True)
+        print(f'  ({variant}: {time.time() - t0:.0f}s)', flush=True)
+    ratios = ratio_rows(rows)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    with open(args.out_dir / 'benchmark.csv', 'w', newline='') as f:
+        writer = csv.DictWriter(f, COLUMNS, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)
+    ours = [r for r in rows if r['impl'] == 'ours' and r.get('forward_GMACs_per_s')]
+    slowest = min(ours, key=lambda r: r['forward_GMACs_per_s']) if ours else None
+    text = [f'Machine: {machine_description(device)}.', '', f'Setting: {setting}.', '',
+            f'Command: `{command}` ({time.time() - start:.0f} s)', '',
+            markdown_table(COLUMNS, rows), '',
+            'Ratios (> 1: the first is faster; for peak memory, < 1: the first uses less):', '',
+            markdown_table(['variant', 'compared', 'forward_img_s', 'forward+backward_img_s',
+                            'forward_peak_MB', 'forward+backward_peak_MB'], ratios)]
+    if slowest:
+        text += ['', f'Lowest forward GMACs/s of ours (slowest for its arithmetic): '
+                     f'{slowest["variant"]} ({slowest["forward_GMACs_per_s"]:.1f} GMACs/s).']
+    (args.out_dir / 'benchmark.md').write_text('\n'.join(text) + '\n')
+    plot(rows, args.out_dir / 'benchmark.png', setting)
+    print('\n'.join(text[6:]))
+    print(f'wrote {args.out_dir}/benchmark.{{md,csv,png}}')
+    return rows
 
 
 # ---- involution ---------------------------------------------------------------------------
 INVOLUTION_PATHS = {'unfold': involution_unfold, 'shift_add': involution_shift_add}
-MODES = ('forward', 'forward+backward')
 
 
 def involution_arguments(parser):
@@ -111,43 +503,19 @@ def involution_largest_intermediate(args, path):
 
 
 def involution_peak_in_child(args):
-    """Runs in a fresh process: max-RSS growth (bytes) of one call after building inputs."""
+    """Runs in a fresh process: peak memory growth (bytes) of one call."""
     path, mode = args.peak_of.split(':')
     device = torch.device(args.device)
     x, weight = involution_inputs(args, device, requires_grad=mode != 'forward')
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        involution_run(args, path, mode, x, weight)
-        torch.cuda.synchronize(device)
-        peak = torch.cuda.max_memory_allocated(device) - before
-    else:
-        # the high-water mark from importing torch would hide the call's own peak: reset it
-        Path('/proc/self/clear_refs').write_text('5')
-        before = proc_status_kib('VmRSS')
-        involution_run(args, path, mode, x, weight)
-        peak = (proc_status_kib('VmHWM') - before) * 1024
+    peak = peak_extra_bytes(lambda: involution_run(args, path, mode, x, weight), device)
     print(json.dumps(dict(peak_bytes=peak)))
 
 
-def proc_status_kib(field):
-    """A memory field (KiB) of /proc/self/status: VmRSS now, VmHWM peak since the reset."""
-    for line in Path('/proc/self/status').read_text().splitlines():
-        if line.startswith(field + ':'):
-            return int(line.split()[1])
-    raise RuntimeError(f'{field} not in /proc/self/status (Linux only)')
-
-
 def involution_peak(args, path, mode):
-    cmd = [sys.executable, __file__, 'involution', '--peak-of', f'{path}:{mode}']
-    for name in ('channels', 'size', 'batch', 'kernel_size', 'stride', 'dilation',
-                 'group_channels', 'device', 'threads'):
-        value = getattr(args, name)
-        if value is not None:
-            cmd += [f'--{name.replace("_", "-")}', str(value)]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])['peak_bytes']
+    options = ('channels', 'size', 'batch', 'kernel_size', 'stride', 'dilation',
+               'group_channels', 'device', 'threads')
+    return in_child(['involution', '--peak-of', f'{path}:{mode}'] +
+                    forward_args(args, options))['peak_bytes']
 
 
 @subcommand('involution', 'naive unfold vs shift-and-add involution aggregation',
@@ -200,7 +568,9 @@ def main(argv=None):
     commands = parser.add_subparsers(dest='command', required=True)
     for name, (fn, help, arguments) in SUBCOMMANDS.items():
         arguments(commands.add_parser(name, help=help, description=help))
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.command_line = 'python tools/benchmark.py ' + shlex.join(argv)
     return SUBCOMMANDS[args.command][0](args)
 
 

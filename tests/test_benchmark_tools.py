@@ -1,0 +1,73 @@
+"""tools/benchmark.py and tools/get_flops.py produce what they promise (no timing asserted)."""
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
+    benchmark = load_tool('benchmark')
+    rows = benchmark.main(['models', '--variants', 'ResNet-50', '--batch', '2', '--size', '64',
+                           '--repeats', '1', '--warmup', '0', '--fold-bn', '--with-cp',
+                           '--threads', '1', '--out-dir', str(tmp_path)])
+    impls = {r['impl']: r for r in rows}
+    assert set(impls) == {'ours', 'timm', 'mmdet', 'ours+fold_bn', 'ours+with_cp'}
+    # the same architecture: parameter count and GMACs agree with timm and mmdet
+    for ref in ('timm', 'mmdet'):
+        assert impls[ref]['params_M'] == pytest.approx(impls['ours']['params_M'], rel=1e-9)
+        assert impls[ref]['GMACs'] == pytest.approx(impls['ours']['GMACs'], rel=1e-6)
+    assert impls['ours']['GMACs'] == pytest.approx(4.11 * (64 / 224)**2, rel=0.02)
+    assert impls['ours+fold_bn']['params_M'] < impls['ours']['params_M']  # BN affine gone
+    assert 'forward_img_s' not in impls['ours+with_cp']  # checkpointing only changes training
+    assert 'forward+backward_img_s' not in impls['ours+fold_bn']
+    for row in rows:
+        for key in row:
+            if key.endswith('_img_s') or key.endswith('_peak_MB'):
+                assert row[key] > 0, (row['impl'], key)
+    with open(tmp_path / 'benchmark.csv') as f:
+        assert [r['impl'] for r in csv.DictReader(f)] == [r['impl'] for r in rows]
+    text = (tmp_path / 'benchmark.md').read_text()
+    assert '| ResNet-50 | ours / timm |' in text and '| ResNet-50 | ours+with_cp / ours |' in text
+    assert 'Command: `python tools/benchmark.py models --variants ResNet-50' in text
+    assert (tmp_path / 'benchmark.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_benchmark_refuses_unknown_variant(tmp_path):
+    benchmark = load_tool('benchmark')
+    with pytest.raises(SystemExit, match='--variants must be among .*ResNet-50.*got .*ResNet-51'):
+        benchmark.main(['models', '--variants', 'ResNet-51', '--out-dir', str(tmp_path)])
+
+
+def test_get_flops_of_a_classifier_config_is_backbone_plus_head():
+    get_flops = load_tool('get_flops')
+    total, params, parts = get_flops.main(
+        [str(ROOT / 'configs/pretrain/resnet/resnet50_8xb32_in1k.py')])
+    assert params / 1e6 == pytest.approx(25.557, abs=0.005)  # torchvision/timm ResNet-50
+    by_name = {name: flops for name, flops, _ in parts}
+    assert by_name['backbone'] / 1e9 == pytest.approx(4.11, abs=0.01)
+    assert by_name['head'] == 2048 * 1000  # the linear classifier's multiply-adds
+    assert total == sum(by_name.values())
+
+
+def test_get_flops_of_a_detector_config_counts_every_part():
+    get_flops = load_tool('get_flops')
+    total, params, parts = get_flops.main(
+        [str(ROOT / 'configs/mmdet/resnet/retinanet_r50_fpn_1x_coco.py'), '--shape', '128', '128'])
+    by_name = {name: flops for name, flops, _ in parts}
+    assert set(by_name) == {'backbone', 'neck', 'bbox_head'}
+    assert all(v > 0 for v in by_name.values())
+    assert by_name['backbone'] / 1e9 == pytest.approx(4.11 * (128 / 224)**2, rel=0.02)
+    assert total == sum(by_name.values())
+    with pytest.raises(SystemExit):
+        get_flops.main([str(ROOT / 'configs/mmdet/resnet/retinanet_r50_fpn_1x_coco.py'),
+                        '--shape', '16', '16'])
