@@ -14,8 +14,8 @@ GMACs per image (mmengine.analysis FlopAnalyzer), forward (eval, no grad) and fo
 --repeats after --warmup; the implementations of a variant are timed round-robin (ours, theirs,
 ours, ...) so drift of the machine hits all alike. Peak memory is measured in a fresh subprocess
 per (implementation, mode): CPU: peak RSS growth of one call after the model and input are built
-(Linux /proc, the peak mark reset first; RSS counts what the allocator touched); CUDA: growth of
-torch.cuda.max_memory_allocated. --fold-bn adds `ours+fold_bn` (mmresfamily.deploy
+(Linux /proc, the peak mark reset first, glibc told to return every tensor's memory on free, see
+`in_child`); CUDA: growth of torch.cuda.max_memory_allocated. --fold-bn adds `ours+fold_bn` (mmresfamily.deploy
 .fold_batchnorm, forward only); --with-cp adds `ours+with_cp` (activation checkpointing).
 Writes benchmark.{md,csv,png} into --out-dir: the Markdown has the machine, the command and a
 ratio table (ours / theirs, > 1 means ours is faster or, for memory, < 1 means ours uses less).
@@ -111,8 +111,16 @@ def peak_extra_bytes(fn, device):
 
 
 def in_child(argv):
-    """Run this script with `argv` in a fresh process; the JSON its last line prints."""
-    result = subprocess.run([sys.executable, __file__] + argv, capture_output=True, text=True)
+    """Run this script with `argv` in a fresh process; the JSON its last line prints.
+
+    glibc's malloc keeps freed heap memory and, after the first large free, serves tensors of
+    up to 32 MB from the heap: RSS would then show the allocator's high-water mark, not the
+    tensors'. A fixed mmap threshold makes every tensor over 64 KiB its own mapping, returned
+    on free, so peak RSS follows live tensor memory (the child is only measured, not timed).
+    """
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    result = subprocess.run([sys.executable, __file__] + argv, capture_output=True, text=True,
+                            env=env)
     if result.returncode:
         raise RuntimeError(f'benchmark child {argv} failed:\n{result.stderr[-3000:]}')
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -143,7 +151,8 @@ def check_device(name):
 # ---- models -------------------------------------------------------------------------------
 # variant -> (our backbone cfg, {implementation: the same architecture there}); a reference is
 # listed only where tests/test_timm_equivalence.py or test_mmdet_equivalence.py prove the match
-# (or, for DenseNet/DPN, tests/test_dense_families.py).
+# (or, for DenseNet/DPN, tests/test_dense_families.py). mmdet's backbones default to
+# norm_eval=True (BN frozen in training); build_impl sets False, as ours and timm train.
 RESNEST_ARGS = dict(depth=50, stem_channels=64, radix=2, reduction_factor=4, avg_down_stride=True)
 VARIANTS = {
     'ResNet-50': (dict(type='ResNet', depth=50),
@@ -200,7 +209,7 @@ def build_impl(variant, impl):
     elif impl == 'mmdet':
         import mmdet.models.backbones as mmdet_backbones
         cfg = dict(refs['mmdet'])
-        model = getattr(mmdet_backbones, cfg.pop('type'))(**cfg)
+        model = getattr(mmdet_backbones, cfg.pop('type'))(**cfg, norm_eval=False)
     elif impl == DEPLOY_IMPLS['with_cp']:
         model = MODELS.build(dict(ours_cfg, with_cp=True))
     else:

@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule, constant_init
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -103,6 +104,14 @@ class BaseBackbone(BaseModule):
     def forward_stem(self, x):
         raise NotImplementedError
 
+    def checkpointed_stem(self, x):
+        """`forward_stem`, recomputed in backward under `with_cp` (as the blocks are): at full
+        resolution the stem's activations are a large share of what training keeps."""
+        if getattr(self, 'with_cp', False) and torch.is_grad_enabled() and any(
+                p.requires_grad for m in self.stem_modules() for p in m.parameters()):
+            return cp.checkpoint(self.forward_stem, x, use_reentrant=False)
+        return self.forward_stem(x)
+
     def emit(self, stage_index: int, x):
         """The feature handed out for a stage (a hook for families that post-process taps)."""
         return x
@@ -112,7 +121,7 @@ class BaseBackbone(BaseModule):
             raise ValueError(f'{type(self).__name__} expects input of shape '
                              f'(N, {self.in_channels}, H, W) (in_channels={self.in_channels}); '
                              f'got {tuple(x.shape)}')
-        x = self.forward_stem(x)
+        x = self.checkpointed_stem(x)
         outs = {}
         last = max(self.out_indices)
         for i, name in enumerate(self.stage_names[:last + 1]):

@@ -76,7 +76,10 @@ class ResBlock(BaseModule):
         raise NotImplementedError
 
     def merge(self, out, identity):
-        return self.highway_gate(out, identity) if self.highway else out + identity
+        if self.highway:
+            return self.highway_gate(out, identity)
+        # in place, as mmdet and timm: the branch output is not needed for its own backward
+        return out.add_(identity)
 
     def _inner_forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
