@@ -10,7 +10,7 @@ models: every registered family at its base depth (default), and for each varian
 architecture from timm and mmdet where they have it (the equivalence tests prove the match), all
 with the same random weights distribution. Columns: params (backbone only, no classifier) and
 GMACs per image (mmengine.analysis FlopAnalyzer), forward (eval, no grad) and forward+backward
-(train mode, loss = sum of the mean of every output) throughput in img/s, each the median over
+(train mode, loss = mean of the last stage's output) throughput in img/s, each the median over
 --repeats after --warmup; the implementations of a variant are timed round-robin (ours, theirs,
 ours, ...) so drift of the machine hits all alike. Peak memory is measured in a fresh subprocess
 per (implementation, mode): CPU: peak RSS growth of one call after the model and input are built
@@ -251,8 +251,10 @@ class Runner:
         self.model.zero_grad(set_to_none=True)
         with self.autocast:
             outs = self.model(self.x)
-            outs = outs if isinstance(outs, (tuple, list)) else (outs, )
-            loss = sum(o.float().mean() for o in outs)
+            # the last stage only: timm's forward_features returns just that, and a loss on every
+            # returned stage would hold extra gradient buffers on the multi-output backbones
+            last = outs[-1] if isinstance(outs, (tuple, list)) else outs
+            loss = last.float().mean()
         loss.backward()
 
     def run(self, mode):

@@ -82,8 +82,10 @@ class ResBlock(BaseModule):
         return out.add_(identity)
 
     def _inner_forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.merge(self.residual(x), identity)
+        out = self.residual(x)
+        # the shortcut after the branch, as mmdet/timm: its output is not held while the branch's
+        # temporaries peak
+        return self.merge(out, x if self.downsample is None else self.downsample(x))
 
     def forward(self, x):
         if self.with_cp and x.requires_grad:
