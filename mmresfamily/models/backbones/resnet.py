@@ -117,7 +117,8 @@ class BasicBlock(ResBlock):
 
     def residual(self, x):
         out = self.relu(self.norm1(self.conv1(x)))
-        return self.norm2(self.conv2(out))
+        out = self.conv2(out)  # own statement: conv1's output is freed before norm2 allocates
+        return self.norm2(out)
 
 
 class Bottleneck(ResBlock):
@@ -161,12 +162,12 @@ class Bottleneck(ResBlock):
         constant_init(self.norm3, 0)
 
     def residual(self, x):
+        names = self.plugin_names
         out = self.relu(self.norm1(self.conv1(x)))
-        out = forward_plugins(self, out, self.plugin_names['after_conv1'])
-        out = self.forward_conv2(out)
-        out = forward_plugins(self, out, self.plugin_names['after_conv2'])
-        out = self.norm3(self.conv3(out))
-        return forward_plugins(self, out, self.plugin_names['after_conv3'])
+        out = forward_plugins(self, out, names['after_conv1'])
+        out = forward_plugins(self, self.forward_conv2(out), names['after_conv2'])
+        out = self.conv3(out)  # own statement: the 3x3 output is freed before norm3 allocates
+        return forward_plugins(self, self.norm3(out), names['after_conv3'])
 
 
 class ResLayer(Sequential):
