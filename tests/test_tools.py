@@ -1,4 +1,5 @@
 """The main job (tools/summary.py) and the convert tool behave from the command line."""
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,21 @@ def test_our_tests_are_not_a_package():
     assert not (ROOT / 'tests' / '__init__.py').exists()
     assert 'tests' not in sys.modules or not str(getattr(sys.modules['tests'], '__file__', '')) \
         .startswith(str(ROOT))
+
+
+def test_pretrain_fashion_mnist_table_runs_and_resumes(tmp_path):
+    """tools/pretrain_fashion_mnist.py: a real (tiny) run per config, a table row each, and a
+    rerun skips finished rows."""
+    configs = [str(ROOT / 'configs/pretrain/fashion-mnist/hardnet39ds_fashion-mnist.py')]
+    argv = [sys.executable, str(ROOT / 'tools/pretrain_fashion_mnist.py'), '--configs', *configs,
+            '--work-dir', str(tmp_path / 'wd'), '--out', str(tmp_path / 'table'),
+            '--cfg-options', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+            'train_dataloader.dataset.num_samples=64', 'val_dataloader.dataset.num_samples=32']
+    subprocess.run(argv, check=True, capture_output=True)
+    rows = list(csv.DictReader(open(tmp_path / 'table.csv')))
+    assert [r['model'] for r in rows] == ['hardnet39ds']
+    assert rows[0]['iters'] == '2' and 0 <= float(rows[0]['top1']) <= 100
+    assert 'HarDNet(arch=' in rows[0]['backbone'] and float(rows[0]['params_M']) > 0
+    assert '| hardnet39ds |' in (tmp_path / 'table.md').read_text()
+    again = subprocess.run(argv, check=True, capture_output=True, text=True)
+    assert 'skipped' in again.stdout and 'training' not in again.stdout

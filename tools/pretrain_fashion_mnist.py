@@ -50,13 +50,18 @@ def last_accuracy(work_dir: Path) -> float:
     return values[-1]
 
 
-def describe(config: Path):
+def describe(config: Path, cfg_options):
     """(backbone text, params M, iters, batch) of a config's model and schedule."""
-    from mmengine.config import Config
+    from mmengine.config import DictAction
 
     import mmresfamily  # noqa: F401
     from mmresfamily.registry import MODELS
-    cfg = Config.fromfile(str(config))
+    from mmresfamily.utils.launch import load_config
+    parser = argparse.ArgumentParser()  # tools/train.py's reading of `k=v` strings
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = parser.parse_args(['--cfg-options'] + cfg_options).cfg_options if cfg_options \
+        else None
+    cfg = load_config(str(config), options)
     backbone = {k: v for k, v in cfg.model.backbone.items()
                 if k not in ('out_indices', 'init_cfg')}
     model = MODELS.build(dict(cfg.model.backbone, in_channels=3))
@@ -73,6 +78,8 @@ def main(argv=None):
                         default=sorted(CONFIG_DIR.glob('*_fashion-mnist.py')))
     parser.add_argument('--work-dir', type=Path, default=Path('work_dirs/fashion_mnist'))
     parser.add_argument('--out', type=Path, default=Path('docs/fashion_mnist_pretraining'))
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='passed to every tools/train.py run (e.g. train_cfg.max_iters=2)')
     args = parser.parse_args(argv)
     missing = [str(c) for c in args.configs if not c.is_file()]
     if missing:
@@ -88,12 +95,14 @@ def main(argv=None):
         if name in done:
             print(f'[{i}/{len(args.configs)}] {name}: in {csv_path}, skipped', flush=True)
             continue
-        backbone, params, iters, batch = describe(config)
+        backbone, params, iters, batch = describe(config, args.cfg_options)
         work_dir = args.work_dir / name
         print(f'[{i}/{len(args.configs)}] {name}: training {iters} iterations ...', flush=True)
         start = time.time()
         subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), str(config),
-                        '--work-dir', str(work_dir), '--resume'], check=True)
+                        '--work-dir', str(work_dir), '--resume'] +
+                       (['--cfg-options'] + args.cfg_options if args.cfg_options else []),
+                       check=True)
         rows.append(dict(model=name, backbone=backbone, params_M=f'{params:.2f}', iters=iters,
                          epochs=f'{iters * batch / TRAIN_IMAGES:.2f}',
                          top1=f'{last_accuracy(work_dir):.2f}',
