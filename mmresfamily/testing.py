@@ -1,4 +1,8 @@
 """Helpers for tests that compare mmresfamily backbones with reference implementations."""
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -136,3 +140,38 @@ def assert_with_cp_equivalent(build, x):
     for name in grads_a:
         torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-7)
     return ckpt
+
+
+# ---- running the repository's tools from tests ------------------------------------------------
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name: str):
+    """tools/NAME.py as a module (run its main() in-process: a subprocess re-imports torch)."""
+    spec = importlib.util.spec_from_file_location(f'mmrf_tool_{name}',
+                                                  REPO_ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_checked(*args, env=None, check=True, timeout=900):
+    """Run a command from the repository root; on failure, raise with the tail of its output."""
+    result = subprocess.run([*map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
+    return result
+
+
+def convert_and_build(tmp_path, source: str, name: str, checkpoint):
+    """Save `checkpoint`, convert it with tools/convert_weights.py, build the backbone from the
+    written `backbone_cfg` and load the converted weights strictly: (model, converted file)."""
+    from .registry import MODELS
+    src, dst = tmp_path / 'src.pth', tmp_path / 'ours.pth'
+    torch.save(checkpoint, src)
+    load_tool('convert_weights').main([source, name, str(src), str(dst)])
+    converted = torch.load(dst, weights_only=True)
+    ours = MODELS.build(converted['meta']['backbone_cfg']).eval()
+    ours.load_state_dict(converted['state_dict'], strict=True)
+    return ours, converted

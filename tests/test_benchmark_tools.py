@@ -1,18 +1,12 @@
 """tools/benchmark.py and tools/get_flops.py produce what they promise (no timing asserted)."""
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from mmresfamily.testing import load_tool
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):

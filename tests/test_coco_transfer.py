@@ -2,15 +2,14 @@
 CSV / Markdown / PNG outputs, finished rows skipped, interrupted runs resumed, clear errors, and a
 two-process CPU torchrun."""
 import csv
-import importlib.util
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from mmresfamily.testing import load_tool, run_checked
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -25,12 +24,8 @@ R18 = "dict(type='mmresfamily.ResNet', depth=18)"
 
 
 def run(*args, env=None, check=True):
-    result = subprocess.run([*map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})},
-                            timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
-    return result
+    return run_checked(*args, env={'OMP_NUM_THREADS': '1', **(env or {})}, check=check,
+                       timeout=600)
 
 
 @pytest.fixture(scope='module')
@@ -141,10 +136,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, data):
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('coco_transfer', ROOT / 'tools/coco_transfer.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('coco_transfer')
 
 
 @pytest.mark.parametrize('extra,message', [

@@ -3,7 +3,6 @@ mmpretrain backbones (bare, or inside a whole detector / segmentor / classifier 
 the reference's stage outputs; the authors' own ResNeSt, Res2Net, HarDNet and RedNet releases
 (their code is not installable here) are covered key by key: every key of a layout generated from
 the official module structure is converted or dropped as a head, and the result loads strictly."""
-import importlib.util
 import math
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import torch
 
 from mmresfamily.converters import convert
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import assert_features_close, randomize_, stage_outputs
+from mmresfamily.testing import (assert_features_close, convert_and_build, load_tool, randomize_,
+                                 stage_outputs)
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ['layer1', 'layer2', 'layer3', 'layer4']
@@ -21,22 +21,7 @@ STAGES = ['layer1', 'layer2', 'layer3', 'layer4']
 
 @pytest.fixture(scope='module')
 def convert_tool():
-    """tools/convert_weights.py's main(), run in-process (a subprocess would re-import torch)."""
-    spec = importlib.util.spec_from_file_location('convert_weights',
-                                                  ROOT / 'tools' / 'convert_weights.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-def convert_and_build(convert_tool, tmp_path, source, name, checkpoint):
-    src, dst = tmp_path / 'src.pth', tmp_path / 'ours.pth'
-    torch.save(checkpoint, src)
-    convert_tool([source, name, str(src), str(dst)])
-    converted = torch.load(dst, weights_only=True)
-    ours = MODELS.build(converted['meta']['backbone_cfg']).eval()
-    ours.load_state_dict(converted['state_dict'], strict=True)
-    return ours, converted
+    return load_tool('convert_weights').main
 
 
 def assert_loads_strictly(cfg, state_dict):
@@ -51,7 +36,7 @@ def assert_loads_strictly(cfg, state_dict):
 def test_torchvision_resnet_features_equal(name, convert_tool, tmp_path):
     torchvision = pytest.importorskip('torchvision')
     ref = randomize_(getattr(torchvision.models, name)(weights=None), seed=1).eval()
-    ours, converted = convert_and_build(convert_tool, tmp_path, 'torchvision', name,
+    ours, converted = convert_and_build(tmp_path, 'torchvision', name,
                                         ref.state_dict())
     assert converted['meta']['dropped_keys'] == ['fc.weight', 'fc.bias']
     x = torch.randn(1, 3, 64, 64)
@@ -132,7 +117,7 @@ def test_openmmlab_features_equal(source, name, cls_name, kwargs, kind, convert_
     checkpoint = ref.state_dict()
     if kind == 'whole':
         checkpoint = whole_checkpoint(source, checkpoint)
-    ours, converted = convert_and_build(convert_tool, tmp_path, source, name, checkpoint)
+    ours, converted = convert_and_build(tmp_path, source, name, checkpoint)
     expect_dropped = NON_BACKBONE[source] if kind == 'whole' else []
     assert converted['meta']['dropped_keys'] == expect_dropped
     x = torch.randn(1, 3, 64, 64)
@@ -142,7 +127,7 @@ def test_openmmlab_features_equal(source, name, cls_name, kwargs, kind, convert_
 
 def test_mmpretrain_densenet_features_equal(convert_tool, tmp_path):
     ref = build_reference('mmpretrain', 'DenseNet', dict(arch='121'))
-    ours, converted = convert_and_build(convert_tool, tmp_path, 'mmpretrain', 'densenet121',
+    ours, converted = convert_and_build(tmp_path, 'mmpretrain', 'densenet121',
                                         whole_checkpoint('mmpretrain', ref.state_dict()))
     assert converted['meta']['backbone_cfg'] == dict(type='mmresfamily.DenseNet', arch=121)
     # mmpretrain emits stages after their transitions; ours before: tap its dense blocks
@@ -404,7 +389,7 @@ def test_official_features_equal_through_timm_port(name, convert_tool, tmp_path)
     timm = pytest.importorskip('timm')
     timm_name = dict(res2next50='res2next50', resnest50='resnest50d')[name]
     ref = randomize_(timm.create_model(timm_name, pretrained=False), seed=3).eval()
-    ours, converted = convert_and_build(convert_tool, tmp_path, 'official', name,
+    ours, converted = convert_and_build(tmp_path, 'official', name,
                                         ref.state_dict())
     assert converted['meta']['dropped_keys'] == ['fc.weight', 'fc.bias']
     x = torch.randn(1, 3, 64, 64)

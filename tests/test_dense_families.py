@@ -1,6 +1,5 @@
 """Dense-connection families (DenseNet, DPN, HarDNet): same features as timm / torchvision with
 converted weights, published parameter counts, shapes vs feature_info, clear argument errors."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -9,30 +8,15 @@ import torch
 import torch.nn.functional as F
 
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import (assert_features_close, params_with_head, randomize_,
-                                 stage_outputs)
+from mmresfamily.testing import (assert_features_close, convert_and_build, load_tool,
+                                 params_with_head, randomize_, stage_outputs)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
 def convert_tool():
-    """tools/convert_weights.py's main(), run in-process (a subprocess would re-import torch)."""
-    spec = importlib.util.spec_from_file_location('convert_weights',
-                                                  ROOT / 'tools' / 'convert_weights.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-def convert_and_build(convert_tool, tmp_path, source, name, state_dict):
-    src, dst = tmp_path / 'src.pth', tmp_path / 'ours.pth'
-    torch.save(state_dict, src)
-    convert_tool([source, name, str(src), str(dst)])
-    converted = torch.load(dst, weights_only=True)
-    ours = MODELS.build(converted['meta']['backbone_cfg']).eval()
-    ours.load_state_dict(converted['state_dict'], strict=True)
-    return ours, converted
+    return load_tool('convert_weights').main
 
 
 # timm's feature taps (feature_info[1:]) are exactly our stages' outputs:
@@ -42,7 +26,7 @@ def convert_and_build(convert_tool, tmp_path, source, name, state_dict):
 @pytest.mark.parametrize('name', ['densenet121', 'densenet169', 'dpn68', 'dpn68b', 'dpn92'])
 def test_timm_features_equal(name, convert_tool, tmp_path):
     ref = randomize_(timm.create_model(name, pretrained=False), seed=1).eval()
-    ours, converted = convert_and_build(convert_tool, tmp_path, 'timm', name, ref.state_dict())
+    ours, converted = convert_and_build(tmp_path, 'timm', name, ref.state_dict())
     assert set(converted['meta']['dropped_keys']) <= {
         k for k in ref.state_dict() if k.startswith(('classifier.', 'features.conv5_bn_ac.'))}
     taps = [info['module'] for info in ref.feature_info[1:]]
@@ -63,7 +47,7 @@ def test_torchvision_densenet_features_equal(old_keys, convert_tool, tmp_path):
         state_dict = {re.sub(r'(denselayer\d+\.(?:norm|conv))([12])\.', r'\1.\2.', k): v
                       for k, v in state_dict.items()}
         assert any('.norm.1.' in k for k in state_dict)
-    ours, _ = convert_and_build(convert_tool, tmp_path, 'torchvision', 'densenet121', state_dict)
+    ours, _ = convert_and_build(tmp_path, 'torchvision', 'densenet121', state_dict)
     x = torch.randn(1, 3, 64, 64)
     taps = ['features.denseblock1', 'features.denseblock2', 'features.denseblock3',
             'features.norm5']

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from mmresfamily.testing import run_checked
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 pytest.importorskip('mmdet')
@@ -23,12 +25,7 @@ except FileNotFoundError as err:  # pragma: no cover - setup installs the packag
     pytest.skip(f'Fashion-MNIST missing: {err}', allow_module_level=True)
 
 
-def run(*args, env=None, check=True, timeout=900):
-    result = subprocess.run([*map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
-    return result
+run = run_checked
 
 
 @pytest.fixture(scope='module')
