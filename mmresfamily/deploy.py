@@ -3,7 +3,8 @@
 `fold_batchnorm(model, example)` folds every eval-mode BatchNorm that directly consumes a plain
 convolution's output into that convolution (w' = w * g / s, b' = beta + (b - mean) * g / s with
 s = sqrt(var + eps)) and replaces the norm with Identity. Pairs are found by running the model
-once and matching tensors (a norm whose input *is* a conv's output), so it works for every family
+once and matching tensors (a norm whose input *is* a conv's output, not modified in place since),
+so it works for every family
 without per-family code; norms that follow an activation or a concatenation (pre-activation
 blocks, DenseNet) are left alone because folding them would not be exact. The folded model is
 checked against the original on `example` before it is returned.
@@ -22,13 +23,15 @@ def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> List[Tuple[str, s
 
     def after_conv(module, args, out):
         calls[module] = calls.get(module, 0) + 1
-        produced[id(out)] = module
+        # the version counter tells an untouched output from one modified in place since (a
+        # residual `out += identity` keeps the object but is no longer the conv's output)
+        produced[id(out)] = (module, out._version)
         keep_alive.append(out)  # ids stay unique while we look
 
     def before_norm(module, args):
         calls[module] = calls.get(module, 0) + 1
-        conv = produced.get(id(args[0]))
-        if conv is not None:
+        conv, version = produced.get(id(args[0]), (None, None))
+        if conv is not None and args[0]._version == version:
             pairs.append((names[conv], names[module]))
 
     hooks = []

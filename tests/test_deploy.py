@@ -16,6 +16,8 @@ FAMILIES = {
     'ResNeSt-50': dict(type='ResNeSt', depth=50),
     'Res2Net-50': dict(type='Res2Net', depth=50),
     'PreResNet-50': dict(type='PreResNet', depth=50),
+    # raw stage outputs: a block's in-place `out += identity` feeds the next block's first norm
+    'PreResNet-50-raw': dict(type='PreResNet', depth=50, out_norm=False),
     'ResNet-50-highway': dict(type='ResNet', depth=50, highway=True),
     'DenseNet-121': dict(type='DenseNet', arch=121),
     'DPN-68': dict(type='DPN', arch='68'),
@@ -23,7 +25,7 @@ FAMILIES = {
     'RedNet-26': dict(type='RedNet', depth=26),
     'DCDC-ResNet-50': dict(type='DCDCResNet', depth=50),
 }
-PRE_ACTIVATION = {'PreResNet-50', 'DenseNet-121', 'DPN-68'}
+PRE_ACTIVATION = {'PreResNet-50', 'PreResNet-50-raw', 'DenseNet-121', 'DPN-68'}
 DYNAMIC_KERNELS = {'RedNet-26', 'DCDC-ResNet-50'}  # see calibrate_norms_
 
 

@@ -288,6 +288,9 @@ def models_arguments(parser):
     parser.add_argument('--threads', type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument('--no-memory', action='store_true', help='skip peak-memory children')
     parser.add_argument('--out-dir', type=Path, default=Path('work_dirs/benchmark'))
+    parser.add_argument('--keep-existing', action='store_true',
+                        help='keep the variants already in OUT_DIR/benchmark.csv (an interrupted '
+                        'run resumes; the CSV is written after every variant)')
     parser.add_argument('--child', help=argparse.SUPPRESS)  # internal: VARIANT|IMPL|MODE
 
 
@@ -327,6 +330,21 @@ def benchmark_variant(variant, args, device):
 
 COLUMNS = ['variant', 'impl', 'params_M', 'GMACs', 'forward_img_s', 'forward+backward_img_s',
            'forward_peak_MB', 'forward+backward_peak_MB', 'forward_GMACs_per_s']
+
+
+def write_rows(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, COLUMNS, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_rows(path):
+    """Rows of a benchmark.csv, numbers as floats and missing values left out."""
+    with open(path) as f:
+        return [{k: (v if k in ('variant', 'impl') else float(v)) for k, v in row.items() if v}
+                for row in csv.DictReader(f)]
 
 
 def fmt(value):
@@ -428,21 +446,24 @@ def models(args):
                f'{", bf16 autocast" if args.bf16 else ""}; median of {args.repeats} after '
                f'{args.warmup} warm-up runs')
     print(f'{machine_description(device)}\n{setting}', flush=True)
-    rows, start = [], time.time()
+    csv_path = args.out_dir / 'benchmark.csv'
+    rows = read_rows(csv_path) if args.keep_existing and csv_path.is_file() else []
+    start = time.time()
     for variant in args.variants:
+        if any(r['variant'] == variant for r in rows):
+            print(f'  ({variant}: kept from {csv_path})', flush=True)
+            continue
         t0 = time.time()
         for row in benchmark_variant(variant, args, device):
             row['forward_GMACs_per_s'] = (row['GMACs'] * row['forward_img_s']
                                           if row.get('forward_img_s') else None)
             rows.append(row)
             print(' '.join(f'{k}={fmt(row.get(k))}' for k in COLUMNS), flush=True)
+        write_rows(csv_path, rows)
         print(f'  ({variant}: {time.time() - t0:.0f}s)', flush=True)
+    rows.sort(key=lambda r: list(VARIANTS).index(r['variant']))
+    write_rows(csv_path, rows)
     ratios = ratio_rows(rows)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.out_dir / 'benchmark.csv', 'w', newline='') as f:
-        writer = csv.DictWriter(f, COLUMNS, extrasaction='ignore')
-        writer.writeheader()
-        writer.writerows(rows)
     ours = [r for r in rows if r['impl'] == 'ours' and r.get('forward_GMACs_per_s')]
     slowest = min(ours, key=lambda r: r['forward_GMACs_per_s']) if ours else None
     text = [f'Machine: {machine_description(device)}.', '', f'Setting: {setting}.', '',
