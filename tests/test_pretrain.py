@@ -73,8 +73,9 @@ def residual_branch_ends(backbone):
 
 
 def test_every_pretrain_leaf_is_covered_and_shares_the_imagenet_setup():
+    # fashion-mnist/: the 32x32 CPU runs of README's table, not ImageNet configs
     leaves = {p.relative_to(PRETRAIN).as_posix() for p in PRETRAIN.rglob('*.py')
-              if '_base_' not in p.parts}
+              if '_base_' not in p.parts and 'fashion-mnist' not in p.parts}
     assert leaves == set(FAMILIES) | TRICK_LEAVES
     for name in sorted(leaves):
         cfg = load_config(str(PRETRAIN / name))
