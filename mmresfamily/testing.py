@@ -48,12 +48,15 @@ def calibrate_norms_(model: nn.Module, in_channels: int = 3, seed: int = 0) -> n
     """
     gen = torch.Generator().manual_seed(seed)
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the passes
     model.train()
     for _ in range(2):
         model(torch.randn(4, in_channels, 64, 64, generator=gen))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
     return model.eval()
 
 

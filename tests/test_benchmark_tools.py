@@ -12,10 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
     benchmark = load_tool('benchmark')
     rows = benchmark.main(['models', '--variants', 'ResNet-50', '--batch', '2', '--size', '64',
-                           '--repeats', '1', '--warmup', '0', '--fold-bn', '--with-cp',
-                           '--threads', '1', '--out-dir', str(tmp_path)])
+                           '--repeats', '1', '--warmup', '0', '--fold-bn', '--deploy',
+                           '--with-cp', '--again', '--threads', '1', '--out-dir', str(tmp_path)])
     impls = {r['impl']: r for r in rows}
-    assert set(impls) == {'ours', 'timm', 'mmdet', 'ours+fold_bn', 'ours+with_cp'}
+    assert set(impls) == {'ours', 'timm', 'mmdet', 'ours+fold_bn', 'ours+deploy', 'ours+with_cp',
+                          'ours+again'}
     # the same architecture: parameter count and GMACs agree with timm and mmdet
     for ref in ('timm', 'mmdet'):
         assert impls[ref]['params_M'] == pytest.approx(impls['ours']['params_M'], rel=1e-9)
@@ -23,7 +24,11 @@ def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
     assert impls['ours']['GMACs'] == pytest.approx(4.11 * (64 / 224)**2, rel=0.02)
     assert impls['ours+fold_bn']['params_M'] < impls['ours']['params_M']  # BN affine gone
     assert 'forward_img_s' not in impls['ours+with_cp']  # checkpointing only changes training
-    assert 'forward+backward_img_s' not in impls['ours+fold_bn']
+    for deployed in ('ours+fold_bn', 'ours+deploy'):  # inference only
+        assert 'forward+backward_img_s' not in impls[deployed]
+    # the A/A copy is timed beside ours but not measured for memory (it is the same model)
+    assert impls['ours+again']['forward+backward_img_s'] > 0
+    assert 'forward_peak_MB' not in impls['ours+again']
     for row in rows:
         for key in row:
             if key.endswith('_img_s') or key.endswith('_peak_MB'):
@@ -32,6 +37,7 @@ def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
         assert [r['impl'] for r in csv.DictReader(f)] == [r['impl'] for r in rows]
     text = (tmp_path / 'benchmark.md').read_text()
     assert '| ResNet-50 | ours / timm |' in text and '| ResNet-50 | ours+with_cp / ours |' in text
+    assert '| ResNet-50 | ours+again / ours |' in text
     assert 'Command: `python tools/benchmark.py models --variants ResNet-50' in text
     assert (tmp_path / 'benchmark.png').read_bytes()[:4] == b'\x89PNG'
 

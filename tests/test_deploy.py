@@ -1,9 +1,11 @@
-"""BN folding is exact for every family; channels_last inputs work; torch.compile captures."""
+"""BN folding and the deploy path are exact for every family; channels_last inputs work;
+torch.compile captures; the inference max pool equals nn.MaxPool2d."""
 import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmresfamily.deploy import fold_batchnorm
+from mmresfamily.deploy import fold_batchnorm, optimize_for_inference
+from mmresfamily.models.layers import MaxPool2d
 from mmresfamily.registry import MODELS
 from mmresfamily.testing import assert_features_close, calibrate_norms_, randomize_
 
@@ -51,6 +53,45 @@ def test_fold_batchnorm_is_exact(name):
     y = torch.randn(1, 3, 96, 80)  # another input than the one used to find the pairs
     with torch.no_grad():
         assert_features_close(folded(y), model(y), rtol=1e-4)
+
+
+@pytest.mark.parametrize('name', FAMILIES)
+def test_optimize_for_inference_is_exact_and_hands_out_nchw(name):
+    model = build(name)
+    deployed = optimize_for_inference(model, torch.randn(2, 3, 64, 64))
+    assert type(deployed) is type(model) and deployed.out_channels == model.out_channels
+    assert len(deployed.folded_pairs) > 0
+    assert next(p for p in deployed.parameters() if p.dim() == 4).is_contiguous(
+        memory_format=torch.channels_last)
+    y = torch.randn(1, 3, 96, 80)
+    with torch.no_grad():
+        got, expected = deployed(y), model(y)
+    assert all(g.is_contiguous() for g in got)  # NCHW for callers that index memory (mmcv ops)
+    assert_features_close(got, expected, rtol=1e-4)
+
+
+def test_optimize_for_inference_refuses_a_non_bool_layout():
+    with pytest.raises(TypeError, match='channels_last must be True or False'):
+        optimize_for_inference(build('ResNet-18'), torch.randn(1, 3, 32, 32), channels_last='yes')
+
+
+@pytest.mark.parametrize('kernel,stride,padding,ceil_mode', [(3, 2, 1, False), (2, 2, 0, False),
+                                                            (3, 2, 1, True)])
+def test_max_pool_equals_torch_in_inference_and_training(kernel, stride, padding, ceil_mode):
+    ours, ref = (cls(kernel, stride, padding, ceil_mode=ceil_mode)
+                 for cls in (MaxPool2d, torch.nn.MaxPool2d))
+    x = torch.relu(torch.randn(2, 8, 15, 14))  # ReLU zeros: ties inside windows
+    with torch.no_grad():
+        out = ours(x)
+        assert out.is_contiguous() and torch.equal(out, ref(x))
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        assert torch.equal(ours(x_cl), ref(x_cl))
+    grads = []
+    for pool in (ours, ref):
+        xi = x.clone().requires_grad_()
+        (pool(xi) * torch.arange(1., 1 + out.numel()).view_as(out)).sum().backward()
+        grads.append(xi.grad)
+    assert torch.equal(*grads)
 
 
 @pytest.mark.parametrize('name', FAMILIES)

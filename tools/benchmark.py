@@ -2,7 +2,8 @@
 """Benchmarks, one subcommand each. Speed and memory targets live here, never in timed tests.
 
     python tools/benchmark.py models [--variants ResNet-50 ResNeSt-50 ...] [--batch 8]
-        [--size 224] [--device cpu|cuda] [--channels-last] [--bf16] [--fold-bn] [--with-cp]
+        [--size 224] [--device cpu|cuda] [--channels-last] [--bf16] [--fold-bn] [--deploy]
+        [--with-cp] [--again]
         [--out-dir docs/benchmarks]
     python tools/benchmark.py involution --channels 64 --size 56 --batch 8
 
@@ -13,10 +14,14 @@ GMACs per image (mmengine.analysis FlopAnalyzer), forward (eval, no grad) and fo
 (train mode, loss = mean of the last stage's output) throughput in img/s, each the median over
 --repeats after --warmup; the implementations of a variant are timed round-robin (ours, theirs,
 ours, ...) so drift of the machine hits all alike. Peak memory is measured in a fresh subprocess
-per (implementation, mode): CPU: peak RSS growth of one call after the model and input are built
-(Linux /proc, the peak mark reset first, glibc told to return every tensor's memory on free, see
-`in_child`); CUDA: growth of torch.cuda.max_memory_allocated. --fold-bn adds `ours+fold_bn` (mmresfamily.deploy
-.fold_batchnorm, forward only); --with-cp adds `ours+with_cp` (activation checkpointing).
+per (implementation, mode), of the second call (steady state: the first also pages in library code
+and JIT-compiles kernels, tens of MB that are the same for every model and are no step's memory):
+CPU: peak RSS growth during the call (Linux /proc, the peak mark reset first, glibc told to return
+every tensor's memory on free, see `in_child`); CUDA: growth of torch.cuda.max_memory_allocated.
+Deploy rows: --fold-bn adds `ours+fold_bn` (mmresfamily.deploy.fold_batchnorm, forward only),
+--deploy `ours+deploy` (deploy.optimize_for_inference: folded + channels_last, forward only),
+--with-cp `ours+with_cp` (activation checkpointing); --again adds `ours+again`, a second copy of
+ours timed in the same round robin: its ratio to ours is the timing noise of the run (A/A).
 Writes benchmark.{md,csv,png} into --out-dir: the Markdown has the machine, the command and a
 ratio table (ours / theirs, > 1 means ours is faster or, for memory, < 1 means ours uses less).
 
@@ -30,6 +35,7 @@ Add a subcommand with `@subcommand(name, help, arguments)` on a function taking 
 import argparse
 import csv
 import json
+import logging
 import os
 import platform
 import shlex
@@ -42,6 +48,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from mmengine.logging import MMLogger
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -181,7 +188,13 @@ VARIANTS = {
     'DCDC-ResNet-50': (dict(type='DCDCResNet', depth=50), {}),
     'ResNet-50-highway': (dict(type='ResNet', depth=50, highway=True), {}),
 }
-DEPLOY_IMPLS = {'fold_bn': 'ours+fold_bn', 'with_cp': 'ours+with_cp'}
+# generated-kernel families: with randomize_'s weights their activations overflow to inf/NaN
+# within a few blocks (and timing NaNs measures nothing), so they get their default init and
+# measured BN statistics instead (as tests/test_deploy.py does)
+DYNAMIC_KERNELS = {'RedNet-50', 'DCDC-ResNet-50'}
+DEPLOY_IMPLS = {'fold_bn': 'ours+fold_bn', 'deploy': 'ours+deploy', 'with_cp': 'ours+with_cp',
+                'again': 'ours+again'}
+INFERENCE_ONLY = {DEPLOY_IMPLS['fold_bn'], DEPLOY_IMPLS['deploy']}
 
 
 class TimmFeatures(nn.Module):
@@ -199,9 +212,9 @@ class TimmFeatures(nn.Module):
 def build_impl(variant, impl):
     """(model, trainable) for one implementation of a variant, weights randomised alike."""
     import mmresfamily  # noqa: F401  (registers the backbones)
-    from mmresfamily.deploy import fold_batchnorm
+    from mmresfamily.deploy import fold_batchnorm, optimize_for_inference
     from mmresfamily.registry import MODELS
-    from mmresfamily.testing import randomize_
+    from mmresfamily.testing import calibrate_norms_, randomize_
     ours_cfg, refs = VARIANTS[variant]
     ours_cfg = dict(ours_cfg, type='mmresfamily.' + ours_cfg['type'])
     if impl == 'timm':
@@ -214,18 +227,24 @@ def build_impl(variant, impl):
         model = MODELS.build(dict(ours_cfg, with_cp=True))
     else:
         model = MODELS.build(ours_cfg)
-    randomize_(model, seed=0)
+    if variant in DYNAMIC_KERNELS:
+        MMLogger.get_current_instance().setLevel(logging.WARNING)  # init_weights logs every key
+        model.init_weights()
+        calibrate_norms_(model, seed=0)
+    else:
+        randomize_(model, seed=0)
     if impl == DEPLOY_IMPLS['fold_bn']:
         return fold_batchnorm(model, torch.randn(1, 3, 64, 64)), False
+    if impl == DEPLOY_IMPLS['deploy']:
+        return optimize_for_inference(model, torch.randn(1, 3, 64, 64)), False
     return model, True
 
 
 def implementations(variant, args):
     impls = ['ours'] + list(VARIANTS[variant][1])
-    if args.fold_bn:
-        impls.append(DEPLOY_IMPLS['fold_bn'])
-    if args.with_cp:
-        impls.append(DEPLOY_IMPLS['with_cp'])
+    for option in DEPLOY_IMPLS:
+        if getattr(args, option):
+            impls.append(DEPLOY_IMPLS[option])
     return impls
 
 
@@ -281,7 +300,13 @@ def models_arguments(parser):
     parser.add_argument('--channels-last', action='store_true')
     parser.add_argument('--bf16', action='store_true', help='bf16 autocast (meant for CUDA)')
     parser.add_argument('--fold-bn', action='store_true', help='add ours+fold_bn (forward)')
+    parser.add_argument('--deploy', action='store_true',
+                        help='add ours+deploy (mmresfamily.deploy.optimize_for_inference: BN '
+                        'folded + channels_last; forward)')
     parser.add_argument('--with-cp', action='store_true', help='add ours+with_cp')
+    parser.add_argument('--again', action='store_true',
+                        help='add ours+again: a second copy of ours in the same round robin, so '
+                        'the ours+again / ours ratio shows the timing noise (A/A test)')
     parser.add_argument('--no-references', action='store_true', help='ours only')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
@@ -298,6 +323,10 @@ def model_peak_in_child(args):
     variant, impl, mode = args.child.split('|')
     device = torch.device(args.device)
     runner = Runner(build_impl(variant, impl)[0], args, device)
+    # one unmeasured call first: the first call also pages in library code and JIT-compiles
+    # oneDNN kernels (tens of MB, the same for every model), which is not the step's memory
+    runner.run(mode)
+    runner.model.zero_grad(set_to_none=True)  # the measured call allocates its gradients anew
     print(json.dumps(dict(peak_bytes=peak_extra_bytes(lambda: runner.run(mode), device))))
 
 
@@ -320,7 +349,7 @@ def benchmark_variant(variant, args, device):
                                     device, args.warmup, args.repeats)
         for impl, s in seconds.items():
             rows[impl][f'{mode}_img_s'] = args.batch / s
-            if not args.no_memory:
+            if not args.no_memory and impl != DEPLOY_IMPLS['again']:  # same memory as ours
                 peak = in_child(['models', '--child', f'{variant}|{impl}|{mode}'] +
                                 forward_args(args, MODEL_CHILD_OPTIONS))['peak_bytes']
                 rows[impl][f'{mode}_peak_MB'] = peak / 2**20

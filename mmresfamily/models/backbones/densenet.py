@@ -18,6 +18,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone, check_stage_tuple
 
 
@@ -36,9 +37,11 @@ class DenseLayer(nn.Module):
         self.with_cp = with_cp
 
     def _inner_forward(self, *features):
-        x = torch.cat(features, 1)
-        x = self.conv1(F.relu(self.norm1(x)))
-        x = self.conv2(F.relu(self.norm2(x)))
+        # the concatenation is dropped once normalised (inference) and the ReLUs run in place on
+        # the fresh norm outputs: two live copies of the widening input at most, not three
+        x = self.norm1(torch.cat(features, 1))
+        x = self.conv1(F.relu(x, inplace=True))
+        x = self.conv2(F.relu(self.norm2(x), inplace=True))
         return F.dropout(x, p=self.drop_rate, training=self.training) if self.drop_rate else x
 
     def forward(self, features):
@@ -122,7 +125,7 @@ class DenseNet(BaseBackbone):
         self.conv0 = build_conv_layer(conv_cfg, in_channels, self.init_channels, 7, stride=2,
                                       padding=3, bias=False)
         self.norm0 = build_norm_layer(norm_cfg, self.init_channels)[1]
-        self.pool0 = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.pool0 = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
         channels, stage_channels, reductions = self.init_channels, [], []
         for i, num_layers in enumerate(self.depths):

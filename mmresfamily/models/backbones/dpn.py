@@ -16,6 +16,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone, check_choice, check_stage_tuple
 
 # output stride -> (strides, dilations) of the four stages (mmseg's dilated-backbone recipe)
@@ -31,7 +32,7 @@ class NormActConv(nn.Sequential):
 
     def __init__(self, in_channels, norm_cfg, conv=None):
         super().__init__(OrderedDict([('norm', build_norm_layer(norm_cfg, in_channels)[1]),
-                                      ('act', nn.ReLU(inplace=False))]))
+                                      ('act', nn.ReLU(inplace=True))]))
         if conv is not None:
             self.add_module('conv', conv)
 
@@ -71,8 +72,10 @@ class DualPathBlock(nn.Module):
             residual, dense = self.c1x1_c1(out), self.c1x1_c2(out)
         else:
             residual, dense = out[:, :self.num_1x1_c], out[:, self.num_1x1_c:]
-        return torch.cat([shortcut[:, :self.num_1x1_c] + residual,
-                          shortcut[:, self.num_1x1_c:], dense], dim=1)
+        # add the residual into the concatenation's slice: no separate sum tensor is allocated
+        out = torch.cat([shortcut, dense], dim=1)
+        out[:, :self.num_1x1_c] += residual
+        return out
 
     def forward(self, x):
         if self.with_cp and x.requires_grad:
@@ -144,7 +147,7 @@ class DPN(BaseBackbone):
             ('norm', build_norm_layer(norm_cfg, stem_channels)[1]),
             ('act', nn.ReLU(inplace=True)),
         ]))
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
         width_factor = 1 if arch['small'] else 4
         channels, stage_channels, reductions, reduction = stem_channels, [], [], 4

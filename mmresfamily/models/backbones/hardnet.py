@@ -17,6 +17,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone, check_stage_tuple
 
 
@@ -199,8 +200,8 @@ class HarDNet(BaseBackbone):
         if self.depthwise:
             return DWConvLayer(channels, stride=2, conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn)
         if in_stem:
-            return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        return nn.MaxPool2d(kernel_size=2, stride=2)
+            return MaxPool2d(kernel_size=3, stride=2, padding=1)
+        return MaxPool2d(kernel_size=2, stride=2)
 
     def forward_stem(self, x):
         return self.stem(x)

@@ -12,6 +12,7 @@ from torch.nn import init
 
 from ...registry import MODELS
 from ..layers.builders import forward_plugins
+from ..layers.pooling import MaxPool2d
 from .resnet import BasicBlock, Bottleneck, ResNet
 
 
@@ -94,7 +95,7 @@ class PreResNet(ResNet):
         else:
             self.conv1 = build_conv_layer(self.conv_cfg, in_ch, out_ch, 7, stride=2, padding=3,
                                           bias=False)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def forward_stem(self, x):
         return self.maxpool(self.stem(x) if self.deep_stem else self.conv1(x))

@@ -11,6 +11,7 @@ from mmcv.cnn import ConvModule, build_norm_layer
 
 from ...registry import MODELS
 from ..layers.involution import Involution
+from ..layers.pooling import MaxPool2d
 from .resnet import Bottleneck, ResNet
 
 
@@ -79,7 +80,7 @@ class RedNet(ResNet):
             ConvModule(mid, self.stem_channels, 3, padding=1, conv_cfg=self.conv_cfg,
                        norm_cfg=self.norm_cfg),
         )
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def forward_stem(self, x):
         return self.maxpool(self.stem(x))

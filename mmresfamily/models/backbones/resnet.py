@@ -12,6 +12,7 @@ from ...registry import MODELS
 from ..layers.builders import (build_conv3x3, build_stage_plugins, forward_plugins,
                                make_plugin_layers)
 from ..layers.highway import HighwayGate
+from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone, check_choice, check_stage_tuple
 
 
@@ -291,7 +292,7 @@ class ResNet(BaseBackbone):
             self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, out_ch, postfix=1)
             self.add_module(self.norm1_name, norm1)
             self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     @property
     def norm1(self):

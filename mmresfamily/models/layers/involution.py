@@ -5,8 +5,9 @@ Differences from the official code (d-li14/involution), all in favour of use ins
 
 * `norm_cfg` / `act_cfg` / `conv_cfg` reach the kernel generator (the official one hard-codes BN).
 * The aggregation is a shift-and-accumulate loop over the K*K kernel offsets
-  (`involution_shift_add`): each step multiplies one strided view of the padded input by the
-  per-location weight of that offset, and the backward loops the same way. Peak extra memory is
+  (`involution_shift_add`): each step multiplies one contiguous span of the padded input, split
+  into its stride x stride phases, by the per-location weight of that offset, and the backward
+  loops the same way. Peak extra memory is
   O(C*H*W), where the unfold formula (`involution_unfold`, the official CPU path) materialises a
   K^2*C*H*W patch tensor. Plain PyTorch ops on any device, so no CuPy kernel is needed; both
   paths give the same result (tests/test_involution.py) and tools/benchmark.py compares them.
@@ -57,100 +58,92 @@ def involution_unfold(x, weight, kernel_size, stride=1, dilation=1):
     return (weight * patches).sum(dim=3).view(batch, channels, out_h, out_w)
 
 
-def _tap_views(kernel_size, stride, dilation, out_h, out_w):
-    """(offset index, index into the padded input) of each of the K*K kernel taps."""
-    row_span, col_span = (out_h - 1) * stride + 1, (out_w - 1) * stride + 1
+# ---- the aggregation: taps as flat offsets on phase grids -------------------------------------
+# Split the padded input into its stride x stride phases (rows a::stride, columns b::stride).
+# The tap (i, j) of output (h, w) reads padded position (h*s + i*d, w*s + j*d), which lies in
+# phase ((i*d) % s, (j*d) % s) at (h + i*d // s, w + j*d // s): a stride-1 read. Flattening
+# each phase (row width Wq) puts that read at one flat offset per tap for every output, so with
+# the output computed on the phase grid (Wq - W_out unused columns per row, their kernels zero)
+# each step is one contiguous 1-D multiply-add of length H_out * Wq. Strided 2-D views instead
+# gave W_out-long inner loops with a stride: at stride 2 they were the slowest part of RedNet.
+def _phase_geometry(height, width, kernel_size, stride, dilation):
+    """padding, (out_h, out_w), (rows, cols) of one phase, output length, [(phase, offset)]."""
+    padding = dilation * (kernel_size - 1) // 2
+    out_h = _output_size(height, kernel_size, stride, dilation)
+    out_w = _output_size(width, kernel_size, stride, dilation)
+    cols = -(-(width + 2 * padding) // stride)
+    taps = []
     for k in range(kernel_size**2):
-        top, left = (k // kernel_size) * dilation, (k % kernel_size) * dilation
-        yield k, (Ellipsis, slice(top, top + row_span, stride),
-                  slice(left, left + col_span, stride))
+        row_shift, row_phase = divmod((k // kernel_size) * dilation, stride)
+        col_shift, col_phase = divmod((k % kernel_size) * dilation, stride)
+        taps.append((row_phase * stride + col_phase, row_shift * cols + col_shift))
+    length = out_h * cols
+    # enough rows that the last tap's span stays in bounds (zero rows below the image)
+    rows = max(-(-(height + 2 * padding) // stride), -(-(max(o for _, o in taps) + length) // cols))
+    return padding, (out_h, out_w), (rows, cols), length, taps
 
 
-def _grouped_padded(x, groups, padding):
-    x = F.pad(x, (padding, ) * 4) if padding else x
-    return x.view(x.shape[0], groups, x.shape[1] // groups, *x.shape[-2:])
+def _phase_input(x, groups, geometry, stride):
+    """(N, G, Cg, stride^2, rows * cols): the zero-padded input split into its phases."""
+    padding, _, (rows, cols), _, _ = geometry
+    batch, channels, height, width = x.shape
+    x = F.pad(x, (padding, cols * stride - width - padding, padding,
+                  rows * stride - height - padding))
+    if stride > 1:
+        x = x.view(batch, channels, rows, stride, cols, stride).permute(0, 1, 3, 5, 2, 4)
+    return x.reshape(batch, groups, channels // groups, stride * stride, rows * cols)
+
+
+def _on_phase_grid(t, cols):
+    """(..., H_out, W_out) -> (..., H_out * cols): zero columns appended to every row."""
+    return F.pad(t, (0, cols - t.shape[-1])).flatten(-2)
 
 
 def _shift_add(x, weight, kernel_size, stride, dilation, groups):
-    """Forward with plain ops: each term is a strided view of the padded input (no copy) times a
-    broadcast weight slice, added in place, so the largest temporary is one output-sized tensor."""
-    if stride == 1:
-        return _shift_add_flat(x, weight, kernel_size, dilation, groups)
-    out_h, out_w = weight.shape[-2:]
-    x_pad = _grouped_padded(x, groups, dilation * (kernel_size - 1) // 2)
-    weight = weight.view(weight.shape[0], groups, 1, kernel_size**2, out_h, out_w)
-    out = None
-    for k, tap in _tap_views(kernel_size, stride, dilation, out_h, out_w):
-        if out is None:
-            out = x_pad[tap] * weight[:, :, :, k]
-        else:
-            out.addcmul_(x_pad[tap], weight[:, :, :, k])
-    return out.view(x.shape[0], x.shape[1], out_h, out_w)
-
-
-# ---- stride 1: taps as flat offsets ----------------------------------------------------------
-# On the padded input's grid (row width Wp = W + 2p) the tap (i, j) of output (h, w) sits at flat
-# index (h + i*d) * Wp + (w + j*d): one offset per tap for every output. Computing the output on
-# the padded grid (Wp - W unused columns per row, their kernels zero) turns each step into one
-# contiguous 1-D multiply-add of length H*Wp, where the strided 2-D views gave W-long inner loops
-# (7 elements in a 7x7 stage): the aggregation runs several times faster.
-def _flat_geometry(height, width, kernel_size, dilation):
-    padding = dilation * (kernel_size - 1) // 2
-    row = width + 2 * padding
-    offsets = [(k // kernel_size) * dilation * row + (k % kernel_size) * dilation
-               for k in range(kernel_size**2)]
-    return padding, row, offsets
-
-
-def _flat_input(x, groups, padding):
-    """(N, G, Cg, (H + 2p + 1) * Wp): one extra zero row keeps the last tap's span in bounds."""
-    x = F.pad(x, (padding, padding, padding, padding + 1))
-    return x.view(x.shape[0], groups, x.shape[1] // groups, -1)
-
-
-def _flat_on_grid(t, padding):
-    """(..., H, W) -> (..., H * Wp): zero columns appended to every row."""
-    return F.pad(t, (0, 2 * padding)).flatten(-2)
-
-
-def _shift_add_flat(x, weight, kernel_size, dilation, groups):
+    """Forward with plain ops: each term is a contiguous span of the phase-split input (no
+    copy) times a broadcast kernel slice, added in place; the largest temporary is the input
+    split into phases."""
     batch, channels, height, width = x.shape
-    padding, row, offsets = _flat_geometry(height, width, kernel_size, dilation)
-    length = height * row
-    x_flat = _flat_input(x, groups, padding)
-    kernels = _flat_on_grid(weight, padding).view(batch, groups, 1, kernel_size**2, length)
+    geometry = _phase_geometry(height, width, kernel_size, stride, dilation)
+    _, (out_h, out_w), (_, cols), length, taps = geometry
+    phases = _phase_input(x, groups, geometry, stride)
+    kernels = _on_phase_grid(weight, cols).view(batch, groups, 1, kernel_size**2, length)
     out = None
-    for k, offset in enumerate(offsets):
-        tap = x_flat[..., offset:offset + length]
+    for k, (phase, offset) in enumerate(taps):
+        tap = phases[:, :, :, phase, offset:offset + length]
         if out is None:
             out = tap * kernels[:, :, :, k]
         else:
             out.addcmul_(tap, kernels[:, :, :, k])
-    out = out.view(batch, channels, height, row)[..., :width]
-    return out.contiguous()
+    return out.view(batch, channels, out_h, cols)[..., :out_w].contiguous()
 
 
-def _shift_add_flat_backward(grad_out, x, weight, kernel_size, dilation, groups, needs):
+def _shift_add_backward(grad_out, x, weight, kernel_size, stride, dilation, groups, needs):
     batch, channels, height, width = x.shape
-    padding, row, offsets = _flat_geometry(height, width, kernel_size, dilation)
-    length = height * row
+    geometry = _phase_geometry(height, width, kernel_size, stride, dilation)
+    padding, (out_h, out_w), (rows, cols), length, taps = geometry
     # zero gradient on the unused columns, so they add nothing to the input's gradient
-    grad_flat = _flat_on_grid(grad_out, padding).view(batch, groups, channels // groups, length)
+    grad_flat = _on_phase_grid(grad_out, cols).view(batch, groups, channels // groups, length)
     grad_x = grad_weight = None
     if needs[0]:
-        kernels = _flat_on_grid(weight, padding).view(batch, groups, 1, kernel_size**2, length)
-        grad_pad = x.new_zeros(batch, groups, channels // groups,
-                               (height + 2 * padding + 1) * row)
-        for k, offset in enumerate(offsets):
-            grad_pad[..., offset:offset + length].addcmul_(grad_flat, kernels[:, :, :, k])
-        grad_x = grad_pad.view(batch, channels, height + 2 * padding + 1, row)
-        grad_x = grad_x[..., padding:padding + height, padding:padding + width]
+        kernels = _on_phase_grid(weight, cols).view(batch, groups, 1, kernel_size**2, length)
+        grad_phases = x.new_zeros(batch, groups, channels // groups, stride * stride,
+                                  rows * cols)
+        for k, (phase, offset) in enumerate(taps):
+            grad_phases[:, :, :, phase, offset:offset + length].addcmul_(grad_flat,
+                                                                         kernels[:, :, :, k])
+        grad_pad = grad_phases.view(batch, channels, stride, stride, rows, cols)
+        grad_pad = grad_pad.permute(0, 1, 4, 2, 5, 3).reshape(batch, channels, rows * stride,
+                                                               cols * stride)
+        grad_x = grad_pad[..., padding:padding + height, padding:padding + width]
     if needs[1]:
-        x_flat = _flat_input(x, groups, padding)
+        phases = _phase_input(x, groups, geometry, stride)
         grad_weight = weight.new_empty(batch, groups, kernel_size**2, length)
-        for k, offset in enumerate(offsets):
-            grad_weight[:, :, k] = (grad_flat * x_flat[..., offset:offset + length]).sum(2)
-        grad_weight = grad_weight.view(batch, -1, height, row)[..., :width]
+        for k, (phase, offset) in enumerate(taps):
+            # a copy, not sum(out=...): dynamo cannot trace out= into a strided slice
+            grad_weight[:, :, k] = (grad_flat * phases[:, :, :, phase,
+                                                       offset:offset + length]).sum(2)
+        grad_weight = grad_weight.view(batch, -1, out_h, cols)[..., :out_w]
     return grad_x, grad_weight
 
 
@@ -171,31 +164,8 @@ class _ShiftAddFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
-        kernel_size, stride, dilation, groups = ctx.config
-        if stride == 1:
-            grad_x, grad_weight = _shift_add_flat_backward(
-                grad_out, x, weight, kernel_size, dilation, groups, ctx.needs_input_grad[:2])
-            return grad_x, grad_weight, None, None, None, None
-        batch, channels, height, width = x.shape
-        out_h, out_w = weight.shape[-2:]
-        padding = dilation * (kernel_size - 1) // 2
-        grad_out = grad_out.contiguous().view(batch, groups, channels // groups, out_h, out_w)
-        grad_x = grad_weight = None
-        if ctx.needs_input_grad[0]:
-            kernels = weight.view(batch, groups, 1, kernel_size**2, out_h, out_w)
-            grad_pad = x.new_zeros(batch, groups, channels // groups, height + 2 * padding,
-                                   width + 2 * padding)
-            for k, tap in _tap_views(kernel_size, stride, dilation, out_h, out_w):
-                grad_pad[tap].addcmul_(grad_out, kernels[:, :, :, k])
-            grad_x = grad_pad.view(batch, channels, *grad_pad.shape[-2:])
-            grad_x = grad_x[..., padding:padding + height, padding:padding + width]
-        if ctx.needs_input_grad[1]:
-            x_pad = _grouped_padded(x, groups, padding)
-            grad_weight = weight.new_empty(batch, groups, kernel_size**2, out_h, out_w)
-            for k, tap in _tap_views(kernel_size, stride, dilation, out_h, out_w):
-                # a copy, not sum(out=...): dynamo cannot trace out= into a strided slice
-                grad_weight[:, :, k] = (grad_out * x_pad[tap]).sum(2)
-            grad_weight = grad_weight.view_as(weight)
+        grad_x, grad_weight = _shift_add_backward(grad_out, x, weight, *ctx.config,
+                                                  ctx.needs_input_grad[:2])
         return grad_x, grad_weight, None, None, None, None
 
 

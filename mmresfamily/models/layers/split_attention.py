@@ -51,15 +51,19 @@ class SplitAttentionConv2d(nn.Module):
     def forward(self, x):
         x = self.relu(getattr(self, self.norm0_name)(self.conv(x)))
         batch = x.size(0)
+        # pool, then add the splits: the mean is linear, so this equals pooling their sum
+        # without allocating the summed full-size map (timm/mmdet do sum, then pool)
+        gap = F.adaptive_avg_pool2d(x, 1)
         if self.radix > 1:
-            splits = x.view(batch, self.radix, -1, *x.shape[2:])
-            gap = splits.sum(dim=1)
-        else:
-            gap = x
-        gap = F.adaptive_avg_pool2d(gap, 1)
+            gap = gap.view(batch, self.radix, -1, 1, 1).sum(dim=1)
         gap = self.relu(getattr(self, self.norm1_name)(self.fc1(gap)))
         atten = self._attention(self.fc2(gap))
-        if self.radix > 1:
-            atten = atten.view(batch, self.radix, -1, 1, 1)
-            return (atten * splits).sum(dim=1).contiguous()
-        return (atten * x).contiguous()
+        if self.radix == 1:
+            return x * atten
+        splits = x.view(batch, self.radix, -1, *x.shape[2:])
+        atten = atten.view(batch, self.radix, -1, 1, 1)
+        # the weighted sum split by split, accumulated in place: no radix-sized product tensor
+        out = splits[:, 0] * atten[:, 0]
+        for r in range(1, self.radix):
+            out.addcmul_(splits[:, r], atten[:, r])
+        return out
