@@ -82,19 +82,23 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor, rtol: float = 1e-4,
                    inplace: bool = False) -> nn.Module:
     """Return an eval-mode copy of `model` with conv+BN pairs folded (see the module doc)."""
     reference = model.eval()
-    model = model if inplace else copy.deepcopy(model)
-    model.eval()
     with torch.no_grad():
         expected = reference(example) if not inplace else None
+    model = model if inplace else copy.deepcopy(model)
+    _fold_in_place(model, example)
+    if expected is not None:
+        _check_unchanged(model, example, expected, rtol,
+                         'BN folding (this model has a conv/norm pattern the folder mistook)')
+    return model
+
+
+def _fold_in_place(model: nn.Module, example: torch.Tensor):
+    model.eval()
     pairs = _conv_bn_pairs(model, example)
     for conv_name, norm_name in pairs:
         _fold(model.get_submodule(conv_name), model.get_submodule(norm_name))
         _set_submodule(model, norm_name, nn.Identity())
-    if expected is not None:
-        _check_unchanged(model, example, expected, rtol,
-                         'BN folding (this model has a conv/norm pattern the folder mistook)')
     model.folded_pairs = pairs
-    return model
 
 
 def _check_unchanged(model, example, expected, rtol, what):
@@ -132,10 +136,12 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor, channels_las
         raise TypeError(f'channels_last must be True or False; got {channels_last!r}')
     with torch.no_grad():
         expected = model.eval()(example)
-    model = fold_batchnorm(model, example, rtol=rtol)
+    model = copy.deepcopy(model)
+    _fold_in_place(model, example)
     if channels_last:
         model.to(memory_format=torch.channels_last)
         model.register_forward_pre_hook(_to_channels_last)
         model.register_forward_hook(_to_contiguous)
-        _check_unchanged(model, example, expected, rtol, 'channels_last execution')
+    # one check of the whole deploy path against the original
+    _check_unchanged(model, example, expected, rtol, 'BN folding / channels_last execution')
     return model

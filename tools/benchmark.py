@@ -194,7 +194,6 @@ VARIANTS = {
 DYNAMIC_KERNELS = {'RedNet-50', 'DCDC-ResNet-50'}
 DEPLOY_IMPLS = {'fold_bn': 'ours+fold_bn', 'deploy': 'ours+deploy', 'with_cp': 'ours+with_cp',
                 'again': 'ours+again'}
-INFERENCE_ONLY = {DEPLOY_IMPLS['fold_bn'], DEPLOY_IMPLS['deploy']}
 
 
 class TimmFeatures(nn.Module):
