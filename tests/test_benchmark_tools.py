@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
     benchmark = load_tool('benchmark')
     rows = benchmark.main(['models', '--variants', 'ResNet-50', '--batch', '2', '--size', '64',
-                           '--repeats', '1', '--warmup', '0', '--fold-bn', '--deploy',
+                           '--repeats', '2', '--warmup', '0', '--fold-bn', '--deploy',
                            '--with-cp', '--again', '--threads', '1', '--out-dir', str(tmp_path)])
     impls = {r['impl']: r for r in rows}
     assert set(impls) == {'ours', 'timm', 'mmdet', 'ours+fold_bn', 'ours+deploy', 'ours+with_cp',
@@ -35,7 +35,16 @@ def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
                 assert row[key] > 0, (row['impl'], key)
     with open(tmp_path / 'benchmark.csv') as f:
         assert [r['impl'] for r in csv.DictReader(f)] == [r['impl'] for r in rows]
+    # every round's time is kept (CSV included), so ratios can be paired round by round
+    assert len(impls['timm']['forward_round_s']) == 2
+    reread = {r['impl']: r for r in benchmark.read_rows(tmp_path / 'benchmark.csv')}
+    assert reread['timm']['forward_round_s'] == pytest.approx(impls['timm']['forward_round_s'],
+                                                              abs=1e-6)
     text = (tmp_path / 'benchmark.md').read_text()
+    assert 'Paired speed ratios' in text
+    paired = next(line for line in text.splitlines()
+                  if line.startswith('| ResNet-50 | ours / timm |') and '[' in line)
+    assert paired.split(' | ')[2].split()[-1] in ('faster', 'slower', 'tie')
     assert '| ResNet-50 | ours / timm |' in text and '| ResNet-50 | ours+with_cp / ours |' in text
     assert '| ResNet-50 | ours+again / ours |' in text
     assert 'Command: `python tools/benchmark.py models --variants ResNet-50' in text
@@ -71,3 +80,26 @@ def test_get_flops_of_a_detector_config_counts_every_part():
     with pytest.raises(SystemExit):
         get_flops.main([str(ROOT / 'configs/mmdet/resnet/retinanet_r50_fpn_1x_coco.py'),
                         '--shape', '16', '16'])
+
+
+@pytest.mark.parametrize('n', [1, 5, 6, 9, 11, 15, 40])
+def test_median_interval_is_the_binomial_order_statistic_interval(n):
+    binom = pytest.importorskip('scipy.stats').binom
+    benchmark = load_tool('benchmark')
+    values = [float(v) for v in range(n, 0, -1)]  # unsorted on purpose
+    median, low, high, coverage = benchmark.median_interval(values)
+    assert median == (n + 1) / 2
+    # the reference: the largest k with 1 - 2 P(B <= k - 1) >= 95 % (k = 1 if none)
+    ks = [k for k in range(1, n // 2 + 1) if 1 - 2 * binom.cdf(k - 1, n, 0.5) >= 0.95] or [1]
+    k = max(ks)
+    assert (low, high) == (k, n + 1 - k)
+    assert coverage == pytest.approx(1 - 2 * binom.cdf(k - 1, n, 0.5))
+
+
+def test_paired_speed_ratio_and_verdict():
+    benchmark = load_tool('benchmark')
+    ours = [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]  # the machine's speed drifts between rounds
+    median, low, high, _ = benchmark.paired_speed_ratio(ours, [1.1 * t for t in ours])
+    assert median == low == high == pytest.approx(1.1)  # pairing removes the drift
+    assert benchmark.verdict(low, high) == 'faster'
+    assert benchmark.verdict(0.97, 1.02) == 'tie' and benchmark.verdict(0.9, 0.99) == 'slower'

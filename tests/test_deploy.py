@@ -55,14 +55,19 @@ def test_fold_batchnorm_is_exact(name):
         assert_features_close(folded(y), model(y), rtol=1e-4)
 
 
+@pytest.mark.parametrize('channels_last', [None, True])
 @pytest.mark.parametrize('name', FAMILIES)
-def test_optimize_for_inference_is_exact_and_hands_out_nchw(name):
+def test_optimize_for_inference_is_exact_and_hands_out_nchw(name, channels_last):
     model = build(name)
-    deployed = optimize_for_inference(model, torch.randn(2, 3, 64, 64))
+    deployed = optimize_for_inference(model, torch.randn(2, 3, 64, 64), channels_last)
     assert type(deployed) is type(model) and deployed.out_channels == model.out_channels
     assert len(deployed.folded_pairs) > 0
+    # by default only the involution families (aggregation in NCHW) stay contiguous
+    expect_cl = channels_last or (channels_last is None and not name.startswith(('RedNet',
+                                                                                  'DCDC')))
+    assert deployed.deploy_memory_format == ('channels_last' if expect_cl else 'contiguous')
     assert next(p for p in deployed.parameters() if p.dim() == 4).is_contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last) == expect_cl
     y = torch.randn(1, 3, 96, 80)
     with torch.no_grad():
         got, expected = deployed(y), model(y)
@@ -71,7 +76,7 @@ def test_optimize_for_inference_is_exact_and_hands_out_nchw(name):
 
 
 def test_optimize_for_inference_refuses_a_non_bool_layout():
-    with pytest.raises(TypeError, match='channels_last must be True or False'):
+    with pytest.raises(TypeError, match=r'channels_last must be True, False or None .*got .yes'):
         optimize_for_inference(build('ResNet-18'), torch.randn(1, 3, 32, 32), channels_last='yes')
 
 

@@ -23,7 +23,11 @@ Deploy rows: --fold-bn adds `ours+fold_bn` (mmresfamily.deploy.fold_batchnorm, f
 --with-cp `ours+with_cp` (activation checkpointing); --again adds `ours+again`, a second copy of
 ours timed in the same round robin: its ratio to ours is the timing noise of the run (A/A).
 Writes benchmark.{md,csv,png} into --out-dir: the Markdown has the machine, the command and a
-ratio table (ours / theirs, > 1 means ours is faster or, for memory, < 1 means ours uses less).
+ratio table (ours / theirs, > 1 means ours is faster or, for memory, < 1 means ours uses less),
+then paired speed ratios: per round-robin round the ratio of the two times, their median and a
+distribution-free ~95 % interval for it, and whether the interval lies above 1 (faster), below
+(slower) or includes it (tie). On a shared machine a ratio of medians moves by +-10 % between
+runs; pairing rounds cancels what the machine does between rounds. The CSV keeps every round.
 
 involution: the per-location aggregation of involution (the generator is excluded: it is the
 same for both), naive unfold formula vs the shift-and-add path used by the models, forward and
@@ -36,6 +40,7 @@ import argparse
 import csv
 import json
 import logging
+import math
 import os
 import platform
 import shlex
@@ -76,11 +81,12 @@ def sync(device):
 
 def timed(fn, device, warmup, repeats):
     """Median seconds of `fn()` over `repeats` runs after `warmup` runs."""
-    return timed_round_robin({'fn': fn}, device, warmup, repeats)['fn']
+    return statistics.median(timed_round_robin({'fn': fn}, device, warmup, repeats)['fn'])
 
 
 def timed_round_robin(fns, device, warmup, repeats):
-    """{name: median seconds}; the functions take turns, so slow drift affects all alike."""
+    """{name: [seconds of round 1, 2, ...]}; the functions take turns within every round, so
+    drift of the machine affects all alike and round i of two functions is a pair."""
     times = {name: [] for name in fns}
     for i in range(warmup + repeats):
         for name, fn in fns.items():
@@ -90,7 +96,35 @@ def timed_round_robin(fns, device, warmup, repeats):
             sync(device)
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def median_interval(values, confidence=0.95):
+    """(median, low, high, coverage): a distribution-free interval for the median.
+
+    The k-th smallest and k-th largest value bracket the median with probability
+    1 - 2 * P(Binomial(n, 1/2) < k); k is the largest that keeps this >= `confidence` (with
+    fewer than 6 values no k does, and the interval is the full range, of lower coverage).
+    """
+    values = sorted(values)
+    n = len(values)
+    tail, k, coverage = 0.0, 1, 1 - 2 * 0.5**n
+    for j in range(1, n // 2 + 1):  # tail = P(B < j + 1)
+        tail += math.comb(n, j - 1) * 0.5**n
+        if 1 - 2 * tail < confidence:
+            break
+        k, coverage = j, 1 - 2 * tail
+    return statistics.median(values), values[k - 1], values[n - k], coverage
+
+
+def paired_speed_ratio(num_seconds, den_seconds):
+    """Median and interval of den/num over paired rounds: > 1 when `num` is faster."""
+    return median_interval([d / n for n, d in zip(num_seconds, den_seconds)])
+
+
+def verdict(low, high):
+    """Speed ratio vs 1.00 at the interval's confidence."""
+    return 'faster' if low > 1 else 'slower' if high < 1 else 'tie'
 
 
 def proc_status_kib(field):
@@ -344,10 +378,11 @@ def benchmark_variant(variant, args, device):
         takes_part = [i for i in impls if mode == 'forward' or built[i][1]]
         if mode == 'forward':  # with_cp only changes training; fold_bn only inference
             takes_part = [i for i in takes_part if i != DEPLOY_IMPLS['with_cp']]
-        seconds = timed_round_robin({i: (lambda r=runners[i]: r.run(mode)) for i in takes_part},
-                                    device, args.warmup, args.repeats)
-        for impl, s in seconds.items():
-            rows[impl][f'{mode}_img_s'] = args.batch / s
+        rounds = timed_round_robin({i: (lambda r=runners[i]: r.run(mode)) for i in takes_part},
+                                   device, args.warmup, args.repeats)
+        for impl, seconds in rounds.items():
+            rows[impl][f'{mode}_img_s'] = args.batch / statistics.median(seconds)
+            rows[impl][f'{mode}_round_s'] = seconds
             if not args.no_memory and impl != DEPLOY_IMPLS['again']:  # same memory as ours
                 peak = in_child(['models', '--child', f'{variant}|{impl}|{mode}'] +
                                 forward_args(args, MODEL_CHILD_OPTIONS))['peak_bytes']
@@ -358,21 +393,28 @@ def benchmark_variant(variant, args, device):
 
 COLUMNS = ['variant', 'impl', 'params_M', 'GMACs', 'forward_img_s', 'forward+backward_img_s',
            'forward_peak_MB', 'forward+backward_peak_MB', 'forward_GMACs_per_s']
+ROUND_COLUMNS = [f'{mode}_round_s' for mode in MODES]  # CSV only: every round's seconds
 
 
 def write_rows(path, rows):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w', newline='') as f:
-        writer = csv.DictWriter(f, COLUMNS, extrasaction='ignore')
+        writer = csv.DictWriter(f, COLUMNS + ROUND_COLUMNS, extrasaction='ignore')
         writer.writeheader()
-        writer.writerows(rows)
+        for row in rows:
+            writer.writerow({k: (' '.join(f'{s:.6f}' for s in v) if k in ROUND_COLUMNS else v)
+                             for k, v in row.items()})
 
 
 def read_rows(path):
     """Rows of a benchmark.csv, numbers as floats and missing values left out."""
+    def parse(key, value):
+        if key in ('variant', 'impl'):
+            return value
+        return [float(s) for s in value.split()] if key in ROUND_COLUMNS else float(value)
+
     with open(path) as f:
-        return [{k: (v if k in ('variant', 'impl') else float(v)) for k, v in row.items() if v}
-                for row in csv.DictReader(f)]
+        return [{k: parse(k, v) for k, v in row.items() if v} for row in csv.DictReader(f)]
 
 
 def fmt(value):
@@ -403,6 +445,13 @@ def ratio_rows(rows):
                         'forward+backward_peak_MB'):
                 if num.get(key) and den.get(key):
                     row[key] = num[key] / den[key]
+            for mode in MODES:
+                rounds = num.get(f'{mode}_round_s'), den.get(f'{mode}_round_s')
+                if rounds[0] and rounds[1] and len(rounds[0]) == len(rounds[1]):
+                    median, low, high, coverage = paired_speed_ratio(*rounds)
+                    row[f'{mode}_paired'] = (f'{median:.3f} [{low:.3f}, {high:.3f}] '
+                                             f'{verdict(low, high)}')
+                    row['coverage'] = coverage
             out.append(row)
     return out
 
@@ -500,6 +549,15 @@ def models(args):
             'Ratios (> 1: the first is faster; for peak memory, < 1: the first uses less):', '',
             markdown_table(['variant', 'compared', 'forward_img_s', 'forward+backward_img_s',
                             'forward_peak_MB', 'forward+backward_peak_MB'], ratios)]
+    paired = [r for r in ratios if r.get('forward_paired') or r.get('forward+backward_paired')]
+    if paired:
+        coverage = min(r['coverage'] for r in paired)
+        text += ['', f'Paired speed ratios: the median over rounds of (time of the second / time '
+                     f'of the first) in the same round, and a distribution-free interval for '
+                     f'that median (>= {coverage:.1%} confidence); faster / slower: the '
+                     f'interval excludes 1, tie: it does not.', '',
+                 markdown_table(['variant', 'compared', 'forward_paired',
+                                 'forward+backward_paired'], paired)]
     if slowest:
         text += ['', f'Lowest forward GMACs/s of ours (slowest for its arithmetic): '
                      f'{slowest["variant"]} ({slowest["forward_GMACs_per_s"]:.1f} GMACs/s).']

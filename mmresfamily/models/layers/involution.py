@@ -196,6 +196,9 @@ class Involution(nn.Module):
         reduction_ratio: channel reduction in the generator.
         conv_cfg, norm_cfg, act_cfg: of the generator's layers.
     """
+    # the aggregation reads flat spans of contiguous NCHW memory: deploy keeps models with it
+    # out of channels_last (see mmresfamily.deploy)
+    computes_in_nchw = True
 
     def __init__(self, channels, kernel_size=7, stride=1, dilation=1, group_channels=16,
                  reduction_ratio=4, conv_cfg=None, norm_cfg=dict(type='BN'),
