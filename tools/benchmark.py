@@ -19,7 +19,7 @@ and JIT-compiles kernels, tens of MB that are the same for every model and are n
 CPU: peak RSS growth during the call (Linux /proc, the peak mark reset first, glibc told to return
 every tensor's memory on free, see `in_child`); CUDA: growth of torch.cuda.max_memory_allocated.
 Deploy rows: --fold-bn adds `ours+fold_bn` (mmresfamily.deploy.fold_batchnorm, forward only),
---deploy `ours+deploy` (deploy.optimize_for_inference: folded + channels_last, forward only),
+--deploy `ours+deploy` (deploy.optimize_for_inference: folded + its layout, forward only),
 --with-cp `ours+with_cp` (activation checkpointing); --again adds `ours+again`, a second copy of
 ours timed in the same round robin: its ratio to ours is the timing noise of the run (A/A).
 Writes benchmark.{md,csv,png} into --out-dir: the Markdown has the machine, the command and a
@@ -335,7 +335,7 @@ def models_arguments(parser):
     parser.add_argument('--fold-bn', action='store_true', help='add ours+fold_bn (forward)')
     parser.add_argument('--deploy', action='store_true',
                         help='add ours+deploy (mmresfamily.deploy.optimize_for_inference: BN '
-                        'folded + channels_last; forward)')
+                        'folded + channels_last unless the model computes in NCHW; forward)')
     parser.add_argument('--with-cp', action='store_true', help='add ours+with_cp')
     parser.add_argument('--again', action='store_true',
                         help='add ours+again: a second copy of ours in the same round robin, so '
