@@ -109,7 +109,7 @@ def median_interval(values, confidence=0.95):
     values = sorted(values)
     n = len(values)
     tail, k, coverage = 0.0, 1, 1 - 2 * 0.5**n
-    for j in range(1, n // 2 + 1):  # tail = P(B < j + 1)
+    for j in range(1, n // 2 + 1):  # after the next line, tail = P(B < j)
         tail += math.comb(n, j - 1) * 0.5**n
         if 1 - 2 * tail < confidence:
             break
