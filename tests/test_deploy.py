@@ -78,6 +78,29 @@ def test_optimize_for_inference_is_exact_and_hands_out_nchw(name, channels_last)
 def test_optimize_for_inference_refuses_a_non_bool_layout():
     with pytest.raises(TypeError, match=r'channels_last must be True, False or None .*got .yes'):
         optimize_for_inference(build('ResNet-18'), torch.randn(1, 3, 32, 32), channels_last='yes')
+    with pytest.raises(TypeError, match=r'compile must be True or False; got .inductor'):
+        optimize_for_inference(build('ResNet-18'), torch.randn(1, 3, 32, 32), compile='inductor')
+
+
+# Inductor with frozen weights: a convolutional family in channels_last and an involution one
+# in NCHW (its aggregation is a custom autograd.Function in training, plain ops here)
+@pytest.mark.parametrize('name', ['ResNet-18', 'RedNet-26'])
+def test_optimize_for_inference_compiled_is_exact(name):
+    model = build(name)
+    x = torch.randn(2, 3, 64, 64)
+    deployed = optimize_for_inference(model, x, compile=True)
+    assert deployed.deploy_compiled and type(deployed) is type(model)
+    assert not any(p.requires_grad for p in deployed.parameters())
+    with torch.no_grad():
+        expected = model(x)
+    # called without no_grad: the frozen graph needs no autograd state from the caller
+    got = deployed(x)
+    assert all(g.is_contiguous() and not g.requires_grad for g in got)
+    assert_features_close(got, expected, rtol=1e-4)
+    if name == 'ResNet-18':  # another shape: compiled anew (static shapes), still exact
+        y = torch.randn(1, 3, 96, 80)
+        with torch.no_grad():
+            assert_features_close(deployed(y), model(y), rtol=1e-4)
 
 
 @pytest.mark.parametrize('kernel,stride,padding,ceil_mode', [(3, 2, 1, False), (2, 2, 0, False),

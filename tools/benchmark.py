@@ -3,7 +3,7 @@
 
     python tools/benchmark.py models [--variants ResNet-50 ResNeSt-50 ...] [--batch 8]
         [--size 224] [--device cpu|cuda] [--channels-last] [--bf16] [--fold-bn] [--deploy]
-        [--with-cp] [--again]
+        [--deploy-compile] [--with-cp] [--again]
         [--out-dir docs/benchmarks]
     python tools/benchmark.py involution --channels 64 --size 56 --batch 8
 
@@ -20,6 +20,8 @@ CPU: peak RSS growth during the call (Linux /proc, the peak mark reset first, gl
 every tensor's memory on free, see `in_child`); CUDA: growth of torch.cuda.max_memory_allocated.
 Deploy rows: --fold-bn adds `ours+fold_bn` (mmresfamily.deploy.fold_batchnorm, forward only),
 --deploy `ours+deploy` (deploy.optimize_for_inference: folded + its layout, forward only),
+--deploy-compile `ours+deploy_compile` (the same, compiled by Inductor with frozen weights for the
+benchmark's input shape before timing; forward only; GMACs counted on the uncompiled graph),
 --with-cp `ours+with_cp` (activation checkpointing); --again adds `ours+again`, a second copy of
 ours timed in the same round robin: its ratio to ours is the timing noise of the run (A/A).
 Writes benchmark.{md,csv,png} into --out-dir: the Markdown has the machine, the command and a
@@ -226,7 +228,8 @@ VARIANTS = {
 # within a few blocks (and timing NaNs measures nothing), so they get their default init and
 # measured BN statistics instead (as tests/test_deploy.py does)
 DYNAMIC_KERNELS = {'RedNet-50', 'DCDC-ResNet-50'}
-DEPLOY_IMPLS = {'fold_bn': 'ours+fold_bn', 'deploy': 'ours+deploy', 'with_cp': 'ours+with_cp',
+DEPLOY_IMPLS = {'fold_bn': 'ours+fold_bn', 'deploy': 'ours+deploy',
+                'deploy_compile': 'ours+deploy_compile', 'with_cp': 'ours+with_cp',
                 'again': 'ours+again'}
 
 
@@ -242,8 +245,11 @@ class TimmFeatures(nn.Module):
         return self.model.forward_features(x)
 
 
-def build_impl(variant, impl):
-    """(model, trainable) for one implementation of a variant, weights randomised alike."""
+def build_impl(variant, impl, input_shape):
+    """(model, trainable) for one implementation of a variant, weights randomised alike.
+
+    `input_shape`: the benchmark input's, the shape the compiled deploy row is compiled for.
+    """
     import mmresfamily  # noqa: F401  (registers the backbones)
     from mmresfamily.deploy import fold_batchnorm, optimize_for_inference
     from mmresfamily.registry import MODELS
@@ -270,6 +276,8 @@ def build_impl(variant, impl):
         return fold_batchnorm(model, torch.randn(1, 3, 64, 64)), False
     if impl == DEPLOY_IMPLS['deploy']:
         return optimize_for_inference(model, torch.randn(1, 3, 64, 64)), False
+    if impl == DEPLOY_IMPLS['deploy_compile']:
+        return optimize_for_inference(model, torch.randn(input_shape), compile=True), False
     return model, True
 
 
@@ -281,12 +289,16 @@ def implementations(variant, args):
     return impls
 
 
+def input_shape(args):
+    return (args.batch, 3, args.size, args.size)
+
+
 class Runner:
     """Runs one implementation on the benchmark input: forward, or one training step."""
 
     def __init__(self, model, args, device):
         self.model = model.to(device)
-        self.x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+        self.x = torch.randn(input_shape(args), device=device)
         if args.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
             self.x = self.x.contiguous(memory_format=torch.channels_last)
@@ -318,7 +330,13 @@ def gmacs_per_image(model, size):
     model.eval()  # not chained: mmdet's train() override returns None
     analyzer = FlopAnalyzer(model, (torch.zeros(1, 3, size, size), ))
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    return analyzer.total() / 1e9  # mmengine counts one multiply-add as one flop
+    # a compiled deploy model (nn.Module.compile) is counted on the eager module it compiled:
+    # jit.trace refuses dynamo-optimised calls
+    compiled, model._compiled_call_impl = getattr(model, '_compiled_call_impl', None), None
+    try:
+        return analyzer.total() / 1e9  # mmengine counts one multiply-add as one flop
+    finally:
+        model._compiled_call_impl = compiled
 
 
 MODEL_CHILD_OPTIONS = ('batch', 'size', 'device', 'channels_last', 'bf16', 'threads')
@@ -336,11 +354,18 @@ def models_arguments(parser):
     parser.add_argument('--deploy', action='store_true',
                         help='add ours+deploy (mmresfamily.deploy.optimize_for_inference: BN '
                         'folded + channels_last unless the model computes in NCHW; forward)')
+    parser.add_argument('--deploy-compile', action='store_true',
+                        help='add ours+deploy_compile (optimize_for_inference(compile=True): '
+                        'the deploy model compiled by TorchInductor with frozen weights, for '
+                        'the benchmark input shape; a minute or more of compile per model; '
+                        'forward)')
     parser.add_argument('--with-cp', action='store_true', help='add ours+with_cp')
     parser.add_argument('--again', action='store_true',
                         help='add ours+again: a second copy of ours in the same round robin, so '
                         'the ours+again / ours ratio shows the timing noise (A/A test)')
     parser.add_argument('--no-references', action='store_true', help='ours only')
+    parser.add_argument('--modes', nargs='+', choices=MODES, default=list(MODES),
+                        help='what to time (default: both)')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, help="torch CPU threads (default: torch's)")
@@ -355,7 +380,7 @@ def models_arguments(parser):
 def model_peak_in_child(args):
     variant, impl, mode = args.child.split('|')
     device = torch.device(args.device)
-    runner = Runner(build_impl(variant, impl)[0], args, device)
+    runner = Runner(build_impl(variant, impl, input_shape(args))[0], args, device)
     # one unmeasured call first: the first call also pages in library code and JIT-compiles
     # oneDNN kernels (tens of MB, the same for every model), which is not the step's memory
     runner.run(mode)
@@ -368,13 +393,13 @@ def benchmark_variant(variant, args, device):
     impls = implementations(variant, args)
     if args.no_references:
         impls = [i for i in impls if i == 'ours' or i.startswith('ours+')]
-    built = {impl: build_impl(variant, impl) for impl in impls}
+    built = {impl: build_impl(variant, impl, input_shape(args)) for impl in impls}
     rows = {impl: dict(variant=variant, impl=impl,
                        params_M=sum(p.numel() for p in model.parameters()) / 1e6,
                        GMACs=gmacs_per_image(model, args.size))
             for impl, (model, _) in built.items()}
     runners = {impl: Runner(model, args, device) for impl, (model, _) in built.items()}
-    for mode in MODES:
+    for mode in args.modes:
         takes_part = [i for i in impls if mode == 'forward' or built[i][1]]
         if mode == 'forward':  # with_cp only changes training; fold_bn only inference
             takes_part = [i for i in takes_part if i != DEPLOY_IMPLS['with_cp']]
