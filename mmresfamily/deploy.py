@@ -12,8 +12,8 @@ folded model to TorchInductor with frozen weights (`torch.compile(dynamic=False,
 options={'freezing': True})`): the weights become constants, so Inductor pre-packs them for
 oneDNN, fuses each conv with the activation/add that follows, and generates one C++ loop for the
 elementwise chains eager runs op by op (the norm + ReLU of pre-activation blocks, which no
-folding removes). It costs a compile of a minute or more per model and input shape (on 2 CPU
-cores), hence opt-in; every later call of that shape runs the compiled graph.
+folding removes). It costs a compile of 20-60 s per model and input shape (on 2 CPU cores),
+hence opt-in; every later call of that shape runs the compiled graph.
 
 `fold_batchnorm(model, example)` folds every eval-mode BatchNorm that directly consumes a plain
 convolution's output into that convolution (w' = w * g / s, b' = beta + (b - mean) * g / s with
@@ -106,7 +106,9 @@ def _fold_in_place(model: nn.Module, example: torch.Tensor):
     pairs = _conv_bn_pairs(model, example)
     for conv_name, norm_name in pairs:
         _fold(model.get_submodule(conv_name), model.get_submodule(norm_name))
-        _set_submodule(model, norm_name, nn.Identity())
+        # eval like the rest: a training-mode Identity would make a compiled model recompile
+        # when the caller next calls eval()
+        _set_submodule(model, norm_name, nn.Identity().eval())
     model.folded_pairs = pairs
 
 
@@ -144,8 +146,9 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor,
     module computes in NCHW (see the module doc), False gives `fold_batchnorm` alone. The
     choice is recorded as `deploy_memory_format` on the result. `compile=True` compiles it
     in place (`nn.Module.compile`, see the module doc; `deploy_compiled` says so), for the
-    shape of `example` first: pass an example of the shape you will run. Its parameters are
-    frozen (no gradients): the result is for inference only.
+    shape of `example` first, under `torch.no_grad()`: pass an example of the shape you will
+    run and call it under no_grad too (another shape or grad mode compiles once more). Its
+    parameters are frozen (no gradients): the result is for inference only.
     """
     if channels_last is not None and not isinstance(channels_last, bool):
         raise TypeError(f'channels_last must be True, False or None (choose by the model); '
@@ -165,10 +168,10 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor,
     model.deploy_memory_format = 'channels_last' if channels_last else 'contiguous'
     model.deploy_compiled = compile
     if compile:
-        model.requires_grad_(False)  # an inference graph whatever the caller's grad mode
-        # static shapes: a detector's few input sizes each get their own specialised graph
-        # Inductor's own layout choice would put the convs of an NCHW model in channels_last
-        # and reorder around every NCHW-only op (RedNet compiled: 0.95x the eager deploy)
+        model.requires_grad_(False)  # inference only: frozen weights are constants
+        # static shapes: a detector's few input sizes each get their own specialised graph.
+        # Layout optimisation off for NCHW models: Inductor would put their convs in
+        # channels_last and reorder around every NCHW-only op (RedNet: 0.95x the eager deploy)
         model.compile(dynamic=False,
                       options={'freezing': True, 'layout_optimization': channels_last})
     # one check of the whole deploy path against the original (for `compile`, its first call)

@@ -93,8 +93,10 @@ def test_optimize_for_inference_compiled_is_exact(name):
     assert not any(p.requires_grad for p in deployed.parameters())
     with torch.no_grad():
         expected = model(x)
-    # called without no_grad: the frozen graph needs no autograd state from the caller
-    got = deployed(x)
+    # after the eval() a test loop calls, under no_grad as it was checked: no second compile
+    deployed.eval()
+    with torch.no_grad(), torch.compiler.set_stance('fail_on_recompile'):
+        got = deployed(x)
     assert all(g.is_contiguous() and not g.requires_grad for g in got)
     assert_features_close(got, expected, rtol=1e-4)
     if name == 'ResNet-18':  # another shape: compiled anew (static shapes), still exact

@@ -245,10 +245,11 @@ class TimmFeatures(nn.Module):
         return self.model.forward_features(x)
 
 
-def build_impl(variant, impl, input_shape):
+def build_impl(variant, impl, input_shape, device):
     """(model, trainable) for one implementation of a variant, weights randomised alike.
 
-    `input_shape`: the benchmark input's, the shape the compiled deploy row is compiled for.
+    `input_shape`, `device`: the benchmark input's, what the compiled deploy row is compiled for
+    (the others are moved to the device by `Runner`).
     """
     import mmresfamily  # noqa: F401  (registers the backbones)
     from mmresfamily.deploy import fold_batchnorm, optimize_for_inference
@@ -277,7 +278,8 @@ def build_impl(variant, impl, input_shape):
     if impl == DEPLOY_IMPLS['deploy']:
         return optimize_for_inference(model, torch.randn(1, 3, 64, 64)), False
     if impl == DEPLOY_IMPLS['deploy_compile']:
-        return optimize_for_inference(model, torch.randn(input_shape), compile=True), False
+        return optimize_for_inference(model.to(device), torch.randn(input_shape, device=device),
+                                      compile=True), False
     return model, True
 
 
@@ -357,7 +359,7 @@ def models_arguments(parser):
     parser.add_argument('--deploy-compile', action='store_true',
                         help='add ours+deploy_compile (optimize_for_inference(compile=True): '
                         'the deploy model compiled by TorchInductor with frozen weights, for '
-                        'the benchmark input shape; a minute or more of compile per model; '
+                        'the benchmark input shape; 20-60 s of compile per model on 2 CPU cores; '
                         'forward)')
     parser.add_argument('--with-cp', action='store_true', help='add ours+with_cp')
     parser.add_argument('--again', action='store_true',
@@ -380,7 +382,7 @@ def models_arguments(parser):
 def model_peak_in_child(args):
     variant, impl, mode = args.child.split('|')
     device = torch.device(args.device)
-    runner = Runner(build_impl(variant, impl, input_shape(args))[0], args, device)
+    runner = Runner(build_impl(variant, impl, input_shape(args), device)[0], args, device)
     # one unmeasured call first: the first call also pages in library code and JIT-compiles
     # oneDNN kernels (tens of MB, the same for every model), which is not the step's memory
     runner.run(mode)
@@ -393,7 +395,7 @@ def benchmark_variant(variant, args, device):
     impls = implementations(variant, args)
     if args.no_references:
         impls = [i for i in impls if i == 'ours' or i.startswith('ours+')]
-    built = {impl: build_impl(variant, impl, input_shape(args)) for impl in impls}
+    built = {impl: build_impl(variant, impl, input_shape(args), device) for impl in impls}
     rows = {impl: dict(variant=variant, impl=impl,
                        params_M=sum(p.numel() for p in model.parameters()) / 1e6,
                        GMACs=gmacs_per_image(model, args.size))
