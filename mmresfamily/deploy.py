@@ -8,8 +8,8 @@ kernels without reordering every activation to and from NCHW. By default (`chann
 a model with a module that computes in NCHW (`computes_in_nchw = True`: involution, hence
 RedNet and DCDC) stays in NCHW: channels_last would reorder its activations twice per block,
 which made RedNet's inference 0.79x as fast instead of faster. `compile=True` then hands the
-folded model to TorchInductor with frozen weights (`torch.compile(dynamic=False,
-options={'freezing': True})`): the weights become constants, so Inductor pre-packs them for
+folded model to TorchInductor with frozen weights (`nn.Module.compile` with Inductor's
+`freezing`, static shapes): the weights become constants, so Inductor pre-packs them for
 oneDNN, fuses each conv with the activation/add that follows, and generates one C++ loop for the
 elementwise chains eager runs op by op (the norm + ReLU of pre-activation blocks, which no
 folding removes). It costs a compile of 20-60 s per model and input shape (on 2 CPU cores),
