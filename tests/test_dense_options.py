@@ -127,3 +127,17 @@ def test_dcn_stages_forward_backward(cfg):
     sum(o.mean() for o in outs).backward()
     assert all(m.conv_offset.weight.grad is not None and
                torch.isfinite(m.conv_offset.weight.grad).all() for m in dcn_layers.values())
+
+
+@pytest.mark.parametrize('arch', ['68', '68b'])
+def test_dpn_grad_and_inference_paths_agree(arch):
+    # training concatenates out of place (cheaper backward), inference adds into the
+    # concatenation in place: the same additions in the same order, so equal bit for bit
+    model = build(dict(type='mmresfamily.DPN', arch=arch)).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        inference = model(x)
+    training = model(x.requires_grad_())
+    assert training[-1].grad_fn is not None
+    for a, b in zip(training, inference):
+        assert torch.equal(a.detach(), b)

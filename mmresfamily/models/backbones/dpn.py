@@ -72,9 +72,14 @@ class DualPathBlock(nn.Module):
             residual, dense = self.c1x1_c1(out), self.c1x1_c2(out)
         else:
             residual, dense = out[:, :self.num_1x1_c], out[:, self.num_1x1_c:]
-        # add the residual into the concatenation's slice: no separate sum tensor is allocated
+        n = self.num_1x1_c
+        if torch.is_grad_enabled():
+            # out of place: the backward of an in-place add into a slice of the concatenation
+            # clones that whole gradient (DPN-92 training ran 0.95x timm's with it)
+            return torch.cat([shortcut[:, :n] + residual, shortcut[:, n:], dense], dim=1)
+        # inference: add into the concatenation's slice, no separate sum tensor is allocated
         out = torch.cat([shortcut, dense], dim=1)
-        out[:, :self.num_1x1_c] += residual
+        out[:, :n] += residual
         return out
 
     def forward(self, x):
