@@ -131,8 +131,8 @@ def test_dcn_stages_forward_backward(cfg):
 
 @pytest.mark.parametrize('arch', ['68', '68b'])
 def test_dpn_grad_and_inference_paths_agree(arch):
-    # training concatenates out of place (cheaper backward), inference adds into the
-    # concatenation in place: the same additions in the same order, so equal bit for bit
+    # with autograd recording the block concatenates out of place (cheaper backward), without it
+    # it adds into the concatenation in place: the same additions in the same order, bit for bit
     model = build(dict(type='mmresfamily.DPN', arch=arch)).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():

@@ -68,16 +68,17 @@ class DualPathBlock(nn.Module):
     def _inner_forward(self, x):
         shortcut = x if self.proj is None else self.proj(x)
         out = self.c1x1_c(self.c3x3_b(self.c1x1_a(x)))
+        n = self.num_1x1_c
         if self.b:
             residual, dense = self.c1x1_c1(out), self.c1x1_c2(out)
         else:
-            residual, dense = out[:, :self.num_1x1_c], out[:, self.num_1x1_c:]
-        n = self.num_1x1_c
-        if torch.is_grad_enabled():
-            # out of place: the backward of an in-place add into a slice of the concatenation
-            # clones that whole gradient (DPN-92 training ran 0.95x timm's with it)
+            residual, dense = out[:, :n], out[:, n:]
+        if any(t.requires_grad for t in (shortcut, residual, dense)):
+            # out of place when autograd records (not under no_grad, nor in frozen stages): the
+            # backward of an in-place add into a slice of the concatenation clones that whole
+            # gradient (DPN-92 training ran 0.95x timm's with it)
             return torch.cat([shortcut[:, :n] + residual, shortcut[:, n:], dense], dim=1)
-        # inference: add into the concatenation's slice, no separate sum tensor is allocated
+        # nothing recorded: add into the concatenation's slice, no separate sum tensor allocated
         out = torch.cat([shortcut, dense], dim=1)
         out[:, :n] += residual
         return out
