@@ -1,10 +1,19 @@
 """Loading mmengine runner checkpoints under torch >= 2.6 without giving up `weights_only`.
 
-torch.load defaults to `weights_only=True`, which refuses mmengine 0.10.7 runner checkpoints
-(their message hub holds `HistoryBuffer`s and numpy scalars). Rather than switch the protection
-off, we allow-list exactly those types, and only while the runner resumes or loads a checkpoint
-(`getattr` is among them, since HistoryBuffer pickles its statistics methods through it, so it
-must not be allowed for every load). Anything else in a pickle is still refused.
+torch.load defaults to `weights_only=True`, which refuses mmengine 0.10.7 runner checkpoints:
+their message hub holds `HistoryBuffer`s and numpy scalars. Rather than switch the protection
+off, `trusted_runner_checkpoints()` allow-lists exactly the objects those checkpoints need, and
+only while the runner resumes or loads a checkpoint. Anything else in a pickle is still refused.
+
+One of them is narrow by construction. A HistoryBuffer pickles its statistics methods
+(`HistoryBuffer.min`, ...) and pickle protocol 2 writes a class attribute as the opcodes
+`GLOBAL builtins.getattr` + `REDUCE (HistoryBuffer, 'min')`. The real `getattr` must never be
+allowed: with it a pickle walks from any allowed object to `exec` (`__globals__`,
+`__builtins__`) and calls it through torch's own allowed `_rebuild_from_type_v2`, which calls
+whatever it is handed. The name `builtins.getattr` is therefore bound to
+`_history_buffer_getattr`, which returns those few methods and refuses everything else. A
+HistoryBuffer's state also updates its class-wide statistics table, so that table is checked
+after every load and restored if a pickle put anything else in it.
 """
 import contextlib
 import functools
@@ -12,6 +21,9 @@ import pickle
 
 import numpy as np
 import torch
+
+# mmengine's built-in statistics, the only methods a HistoryBuffer pickles by reference
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
 class CheckpointRefusedError(pickle.UnpicklingError):
@@ -31,11 +43,52 @@ def _numpy_globals():
     return names + [np.ndarray, np.dtype] + sorted(dtype_classes, key=str)
 
 
+def _describe(obj) -> str:
+    if isinstance(obj, type):
+        return f'{obj.__module__}.{obj.__qualname__}'
+    return f'a {type(obj).__name__} object'
+
+
+def _history_buffer_getattr(obj, name):
+    """`builtins.getattr` as runner checkpoints may use it: `HistoryBuffer.<statistic>` only."""
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and isinstance(name, str) and name in HISTORY_BUFFER_STATISTICS:
+        return HistoryBuffer.__dict__[name]
+    shown = repr(name) if isinstance(name, str) else _describe(name)
+    raise CheckpointRefusedError(
+        f'checkpoint refused: its pickle asks for getattr({_describe(obj)}, {shown}); a runner '
+        f'checkpoint may only name mmengine HistoryBuffer statistics '
+        f'({", ".join(HISTORY_BUFFER_STATISTICS)}). It was not loaded.')
+
+
 @functools.lru_cache(maxsize=None)
 def runner_checkpoint_globals() -> tuple:
-    """The globals an mmengine runner checkpoint needs beyond tensors and containers."""
+    """The globals an mmengine runner checkpoint needs beyond tensors and containers, as
+    torch's `safe_globals` takes them (objects, or `(object, "module.name")` pairs)."""
     from mmengine.logging import HistoryBuffer
-    return tuple([HistoryBuffer, getattr] + _numpy_globals())
+    return tuple([HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] +
+                 _numpy_globals())
+
+
+@contextlib.contextmanager
+def _statistics_table_guard():
+    """HistoryBuffer.__setstate__ merges the pickled methods into a class-wide dict: keep only
+    mmengine's own functions there, whatever a checkpoint held."""
+    from mmengine.logging import HistoryBuffer
+    table = HistoryBuffer._statistics_methods
+    before = dict(table)
+    try:
+        yield
+    finally:
+        injected = {k: v for k, v in table.items()
+                    if before.get(k, HistoryBuffer.__dict__.get(k)) is not v}
+        if injected:
+            table.clear()
+            table.update(before)
+            raise CheckpointRefusedError(
+                f'checkpoint refused: it puts {sorted(map(str, injected))} into mmengine\'s '
+                f'HistoryBuffer statistics table; only mmengine\'s own methods may be there. '
+                f'The table was restored.')
 
 
 @contextlib.contextmanager
@@ -46,10 +99,14 @@ def trusted_runner_checkpoints():
     """
     try:
         with torch.serialization.safe_globals(list(runner_checkpoint_globals())):
-            yield
+            with _statistics_table_guard():
+                yield
     except pickle.UnpicklingError as err:
         if isinstance(err, CheckpointRefusedError):
             raise
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, CheckpointRefusedError):
+            raise cause from None
         raise CheckpointRefusedError(
             'checkpoint refused: it holds a pickled object outside the allow-list of mmengine '
             'runner checkpoints (tensors, containers, numpy arrays/scalars, mmengine '
