@@ -3,5 +3,8 @@ __version__ = '0.1.0'
 
 from .registry import MODELS  # noqa: E402
 from . import models  # noqa: E402,F401  (registers every backbone)
+from .weights import register_schemes  # noqa: E402
+
+register_schemes()  # timm:// official:// mmrf:// and a verified torchvision://
 
 __all__ = ['MODELS', '__version__']

@@ -7,6 +7,9 @@ import importlib
 
 from .registry import CONVERTERS, convert
 
+# bumped whenever a key map changes: converted weights cached under an older version are redone
+CONVERTER_VERSION = 1
+
 # modules that register converters (timm families, other layouts); imported on first use
 FAMILY_MODULES = ['timm', 'timm_dense', 'torchvision', 'openmmlab', 'official']
 
@@ -16,4 +19,4 @@ def load_all():
         importlib.import_module(f'{__name__}.{name}')
 
 
-__all__ = ['CONVERTERS', 'convert', 'load_all']
+__all__ = ['CONVERTERS', 'CONVERTER_VERSION', 'convert', 'load_all']
