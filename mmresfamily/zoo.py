@@ -83,7 +83,7 @@ class Model:
 
 def timm(ref, top1, license='apache-2.0'):
     return Source('timm', ref, ('timm', ref.split('.')[0]), f'{ref}.safetensors', top1,
-                  TIMM_RESULTS, license)
+                  TIMM_RESULTS, license, url=f'https://huggingface.co/timm/{ref}')
 
 
 def torchvision(ref, filename, top1):
