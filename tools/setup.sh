@@ -83,7 +83,7 @@ pip_install() {
 }
 
 # A stamp of everything that decides the environment lets an unchanged setup return at once.
-stamp="$(cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" "$ROOT/setup.py" \
+stamp="$(cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" "$ROOT/setup.py" "$ROOT/pyproject.toml" \
          "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
 if [ "$(cat "$VENV/.mmrf-setup-stamp" 2>/dev/null)" = "$stamp" ] && [ -z "${MMRF_FORCE_SETUP:-}" ]
 then
