@@ -171,8 +171,9 @@ def test_bad_arguments_name_the_argument(tool, data, tmp_path, capsys, extra, me
 def test_checkpoint_that_does_not_fit_is_refused(tool, data, tmp_path):
     bad = tmp_path / 'bad.pth'
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 3, 3)}}, bad)
-    with pytest.raises(SystemExit, match=r'--backbone a: checkpoint .*bad.pth does not fit the '
-                       r'backbone: \d+ missing .*conv1.weight \(64, 3, 3, 3\) vs \(64, 3, 7, 7\)'):
+    with pytest.raises(SystemExit, match=r'--backbone a: checkpoint .*bad.pth does not match the '
+                       r'backbone: \d+ model keys missing .*conv1.weight \(64, 3, 3, 3\) vs model '
+                       r'\(64, 3, 7, 7\)'):
         tool.main(['--data-root', str(data), '--backbone', 'a', R18, str(bad), '--iters', '1',
                    '--work-dir', str(tmp_path / 'wd'), '--out', str(tmp_path / 'ct')])
 
