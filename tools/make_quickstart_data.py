@@ -95,7 +95,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('data/quickstart'))
-    parser.add_argument('--train', type=int_at_least(1), default=2000, help='number of train canvases')
+    parser.add_argument('--train', type=int_at_least(1), default=2000,
+                        help='number of train canvases')
     parser.add_argument('--val', type=int_at_least(1), default=200, help='number of val canvases')
     parser.add_argument('--size', type=int_at_least(MIN_SIZE, 'items are a fifth to a half of '
                         'the canvas wide'), default=128, help='canvas side in pixels')

@@ -66,11 +66,11 @@ def load_pretrained(module, checkpoint: str, prefix: Optional[str] = None, stric
         state, source = selected, f'{source} (prefix {prefix!r})'
     model_state = module.state_dict()
     fit = compare_state_dicts(model_state, state, may_lack)
-    target = f'{type(module).__name__}'
+    target = type(module).__name__
     if strict and not fit.exact:
         hint = _prefix_hint(state, model_state) if not fit.matched else ''
         raise fit.error(source, target, (f'Hint: {hint}. ' if hint else '')
-                        + 'Set strict=False in the init_cfg to load only what fits')
+                        + 'strict=False (e.g. in the Pretrained init_cfg) loads only what fits')
     module.load_state_dict({k: state[k] for k in fit.matched}, strict=False)
     print_log(f'load_pretrained: {target} from {source}: loaded {len(fit.matched)} tensors; '
               f'{len(fit.missing)} missing, {len(fit.unexpected)} unexpected, '
