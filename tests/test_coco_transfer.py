@@ -3,6 +3,7 @@ CSV / Markdown / PNG outputs, finished rows skipped, interrupted runs resumed, c
 two-process CPU torchrun."""
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -85,8 +86,10 @@ def test_two_backbones_skip_finished_rows_and_resume(tmp_path, data, published):
     assert '6/6' in first.stdout  # the progress bar reached the end of both runs
     # the published weights were loaded into the backbone, and only for that run
     logs = {p.parent.name: (next(p.glob('*.log'))).read_text() for p in log_dirs(tmp_path / 'wd')}
-    assert 'load backbone. in model from' in logs['faster_random_pub_3it']
-    assert 'load backbone. in model from' not in logs['faster_scratch_3it']
+    assert re.search(r"load_pretrained: ResNet from checkpoint \S+ \(prefix 'backbone\.'\): "
+                     r'loaded \d+ tensors; 0 missing, 0 unexpected, 0 shape mismatches',
+                     logs['faster_random_pub_3it'])
+    assert 'load_pretrained' not in logs['faster_scratch_3it']
 
     # rerun: both rows are in the CSV -> nothing is built or trained
     before, csv_text = log_dirs(tmp_path / 'wd'), (tmp_path / 'docs/ct.csv').read_text()
@@ -171,8 +174,9 @@ def test_bad_arguments_name_the_argument(tool, data, tmp_path, capsys, extra, me
 def test_checkpoint_that_does_not_fit_is_refused(tool, data, tmp_path):
     bad = tmp_path / 'bad.pth'
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 3, 3)}}, bad)
-    with pytest.raises(SystemExit, match=r'--backbone a: checkpoint .*bad.pth does not fit the '
-                       r'backbone: \d+ missing .*conv1.weight \(64, 3, 3, 3\) vs \(64, 3, 7, 7\)'):
+    with pytest.raises(SystemExit, match=r'--backbone a: checkpoint .*bad.pth does not match the '
+                       r'backbone: \d+ model keys missing .*conv1.weight \(64, 3, 3, 3\) vs model '
+                       r'\(64, 3, 7, 7\)'):
         tool.main(['--data-root', str(data), '--backbone', 'a', R18, str(bad), '--iters', '1',
                    '--work-dir', str(tmp_path / 'wd'), '--out', str(tmp_path / 'ct')])
 

@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from mmresfamily.models.layers.involution import (involution_shift_add,  # noqa: E402
                                                   involution_unfold)
+from mmresfamily.utils.cli import int_at_least  # noqa: E402
 
 SUBCOMMANDS = {}
 MODES = ('forward', 'forward+backward')
@@ -347,8 +348,9 @@ MODEL_CHILD_OPTIONS = ('batch', 'size', 'device', 'channels_last', 'bf16', 'thre
 def models_arguments(parser):
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS), metavar='VARIANT',
                         help=f'default: all of {", ".join(VARIANTS)}')
-    parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--size', type=int, default=224, help='input height = width')
+    parser.add_argument('--batch', type=int_at_least(1), default=8)
+    parser.add_argument('--size', type=int_at_least(32, 'five stride-2 reductions'), default=224,
+                        help='input height = width')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--channels-last', action='store_true')
     parser.add_argument('--bf16', action='store_true', help='bf16 autocast (meant for CUDA)')
@@ -368,9 +370,10 @@ def models_arguments(parser):
     parser.add_argument('--no-references', action='store_true', help='ours only')
     parser.add_argument('--modes', nargs='+', choices=MODES, default=list(MODES),
                         help='what to time (default: both)')
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument('--repeats', type=int_at_least(1), default=5)
+    parser.add_argument('--warmup', type=int_at_least(0), default=2)
+    parser.add_argument('--threads', type=int_at_least(1), help="torch CPU threads (default: "
+                        "torch's)")
     parser.add_argument('--no-memory', action='store_true', help='skip peak-memory children')
     parser.add_argument('--out-dir', type=Path, default=Path('work_dirs/benchmark'))
     parser.add_argument('--keep-existing', action='store_true',
@@ -600,17 +603,19 @@ INVOLUTION_PATHS = {'unfold': involution_unfold, 'shift_add': involution_shift_a
 
 
 def involution_arguments(parser):
-    parser.add_argument('--channels', type=int, default=64)
-    parser.add_argument('--size', type=int, default=56, help='input height = width')
-    parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--kernel-size', type=int, default=7)
-    parser.add_argument('--stride', type=int, default=1)
-    parser.add_argument('--dilation', type=int, default=1)
-    parser.add_argument('--group-channels', type=int, default=16)
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--channels', type=int_at_least(1), default=64)
+    parser.add_argument('--size', type=int_at_least(1), default=56, help='input height = width')
+    parser.add_argument('--batch', type=int_at_least(1), default=8)
+    parser.add_argument('--kernel-size', type=int_at_least(1), default=7)
+    parser.add_argument('--stride', type=int_at_least(1), default=1)
+    parser.add_argument('--dilation', type=int_at_least(1), default=1)
+    parser.add_argument('--group-channels', type=int_at_least(1), default=16,
+                        help='channels per involution group (must divide --channels)')
+    parser.add_argument('--repeats', type=int_at_least(1), default=10)
+    parser.add_argument('--warmup', type=int_at_least(0), default=3)
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--threads', type=int_at_least(1), help='torch CPU threads (default: '
+                        'torch\'s)')
     parser.add_argument('--json', type=Path, help='also write the rows here')
     parser.add_argument('--peak-of', help=argparse.SUPPRESS)  # internal: PATH:MODE in a child
 
@@ -668,6 +673,9 @@ def involution_peak(args, path, mode):
 def involution(args):
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.channels % args.group_channels:
+        raise SystemExit(f'--group-channels {args.group_channels} must divide --channels '
+                         f'{args.channels} (each group has the same number of channels)')
     if args.peak_of:
         return involution_peak_in_child(args)
     device = torch.device(args.device)

@@ -72,7 +72,7 @@ COLUMNS = ('backbone', 'pretrained', 'detector', 'iters') + METRICS + ('train_se
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
+    from mmresfamily.utils.launch import CfgOptionsAction
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--backbone', nargs='+', action='append', required=True,
@@ -99,7 +99,7 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', type=Path, default=ROOT / 'work_dirs/coco_transfer')
     parser.add_argument('--out', type=Path, default=ROOT / 'docs/coco_transfer',
                         help='prefix of the .csv, .md and .png written')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, default={},
                         help='override entries of every run config (applied last)')
     parser.add_argument('--verbose', action='store_true',
                         help="also show mmengine's log on the console (it is always written to "
@@ -197,29 +197,22 @@ def build_backbone(name, cfg):
 
 
 def backbone_weights(name, path, backbone, out_file):
-    """CHECKPOINT -> a file of `backbone.`-prefixed tensors that fit `backbone` (checked here:
-    mmengine's Pretrained init would only warn about missing keys)."""
+    """CHECKPOINT -> a file of `backbone.`-prefixed tensors that fit `backbone` (checked here,
+    before any training: a bad file or a checkpoint of another backbone fails at once)."""
     import torch
-    from mmresfamily.utils import trusted_runner_checkpoints
-    with trusted_runner_checkpoints():  # full classification checkpoints hold runner state
-        ckpt = torch.load(path, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
-    state = {k.removeprefix('module.'): v for k, v in state.items() if torch.is_tensor(v)}
-    if any(k.startswith('backbone.') for k in state):
-        state = {k: v for k, v in state.items() if k.startswith('backbone.')}
-    else:  # converted weights (tools/convert_weights.py) carry bare backbone keys
-        state = {f'backbone.{k}': v for k, v in state.items()}
-    ours = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
-    missing, unexpected = sorted(set(ours) - set(state)), sorted(set(state) - set(ours))
-    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in ours.items()
-              if k in state and state[k].shape != v.shape]
-    if missing or unexpected or shapes:
-        raise SystemExit(
-            f'--backbone {name}: checkpoint {path} does not fit the backbone: '
-            f'{len(missing)} missing ({", ".join(missing[:3])}), {len(unexpected)} unexpected '
-            f'({", ".join(unexpected[:3])}), {len(shapes)} shape mismatches '
-            f'({"; ".join(shapes[:3])})')
-    torch.save({'state_dict': state}, out_file)
+    from mmresfamily.utils import (CheckpointError, check_state_dict_fits, load_checkpoint_file,
+                                   select_prefix, unwrap_state_dict)
+    try:  # full classification checkpoints hold runner state: the allow-list admits it
+        state = unwrap_state_dict(load_checkpoint_file(path, runner_checkpoint=True),
+                                  f'checkpoint {path}')
+        state = {k: v for k, v in state.items() if torch.is_tensor(v)}
+        # a classifier / detector keeps the backbone under `backbone.`; converted weights
+        # (tools/convert_weights.py) carry bare backbone keys
+        state = select_prefix(state, 'backbone.') or state
+        check_state_dict_fits(backbone, state, f'checkpoint {path}', 'the backbone')
+    except CheckpointError as err:
+        raise SystemExit(f'--backbone {name}: {err}')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in state.items()}}, out_file)
     return str(out_file)
 
 

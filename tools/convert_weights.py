@@ -21,7 +21,6 @@ Examples: `python tools/convert_weights.py timm resnest50d in.pth out.pth`,
 `python tools/convert_weights.py mmdet resnet50 faster_rcnn_r50_fpn_1x_coco.pth r50.pth`.
 """
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmresfamily.converters import CONVERTERS, convert, load_all  # noqa: E402
-from mmresfamily.utils import trusted_runner_checkpoints  # noqa: E402
+from mmresfamily.utils import load_checkpoint_file  # noqa: E402
 
 load_all()
 
@@ -38,15 +37,15 @@ load_all()
 RUNNER_SOURCES = ('mmdet', 'mmseg', 'mmpretrain', 'official')
 
 
-def load_any(path: Path, runner_checkpoint: bool = False):
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    # weights only: a checkpoint from elsewhere never gets to run code here; runner checkpoints
-    # get the allow-list of their harmless extra types (anything else is still refused)
-    context = trusted_runner_checkpoints() if runner_checkpoint else contextlib.nullcontext()
-    with context:
-        return torch.load(path, map_location='cpu', weights_only=True)
+def check_output_path(parser, output: Path):
+    """Refuse an OUT that cannot be written before any work is done."""
+    if output.is_dir():
+        parser.error(f'output {output} is a directory; give a file name, e.g. {output}/out.pth')
+    for parent in output.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                parser.error(f'output {output}: {parent} is a file, not a directory')
+            break
 
 
 def main(argv=None):
@@ -59,10 +58,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.input.is_file():
         parser.error(f'input checkpoint not found: {args.input}')
-    checkpoint = load_any(args.input, runner_checkpoint=args.source in RUNNER_SOURCES)
+    check_output_path(parser, args.output)
     try:
+        # weights only: a checkpoint from elsewhere never gets to run code here; runner
+        # checkpoints get the allow-list of their harmless extra types (the rest is refused)
+        checkpoint = load_checkpoint_file(args.input,
+                                          runner_checkpoint=args.source in RUNNER_SOURCES)
+        # an unknown model name lists the allowed ones; weights that do not fit the backbone
+        # name the keys that differ
         state_dict, cfg, dropped = convert(args.source, args.model, checkpoint)
-    except ValueError as err:  # an unknown model name: the message lists the allowed ones
+    except ValueError as err:  # CheckpointError is one
         parser.error(str(err))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     torch.save({'state_dict': state_dict,

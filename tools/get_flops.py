@@ -64,18 +64,17 @@ def count(cfg, shape):
 
 
 def main(argv=None):
-    from mmengine.config import DictAction
-
-    from mmresfamily.utils.launch import load_config
+    from mmresfamily.utils.launch import CfgOptionsAction, exit_on_user_error, load_config
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='input size (default: by toolbox, see above)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     parser.add_argument('--csv', type=Path, help='also write the breakdown as CSV')
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
+    with exit_on_user_error():
+        cfg = load_config(args.config, args.cfg_options)
     shape = args.shape or DEFAULT_SHAPES[cfg.default_scope]
     if min(shape) < 32:
         parser.error(f'--shape must be at least 32x32 (four stride-2 stages); got {shape}')

@@ -22,8 +22,12 @@ from pycocotools import mask as mask_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mmresfamily.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist  # noqa: E402
+from mmresfamily.datasets.fashion_mnist import FashionMnistFileError  # noqa: E402
+from mmresfamily.utils.cli import int_at_least  # noqa: E402
 
 ITEM_THRESHOLD = 24  # an item pixel is one brighter than this (the backgrounds are 0)
+# items are size/5 .. size/2 wide and kept from 16 mask pixels: smaller canvases hold none
+MIN_SIZE = 32
 
 
 def make_canvas(rng, images, labels, size, max_items):
@@ -58,8 +62,9 @@ def make_canvas(rng, images, labels, size, max_items):
     return canvas.astype(np.uint8), items
 
 
-def build_split(out, split, source_split, count, size, max_items, seed, source_dir=None):
-    images, labels = load_fashion_mnist(source_split, source_dir)
+def build_split(out, split, source, count, size, max_items, seed):
+    """`source`: (images, labels) of the Fashion-MNIST split the canvases draw from."""
+    images, labels = source
     rng = np.random.default_rng(seed)
     (out / split / 'images').mkdir(parents=True, exist_ok=True)
     (out / split / 'seg').mkdir(parents=True, exist_ok=True)
@@ -90,18 +95,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, default=Path('data/quickstart'))
-    parser.add_argument('--train', type=int, default=2000, help='number of train canvases')
-    parser.add_argument('--val', type=int, default=200, help='number of val canvases')
-    parser.add_argument('--size', type=int, default=128, help='canvas side in pixels')
-    parser.add_argument('--max-items', type=int, default=4)
+    parser.add_argument('--train', type=int_at_least(1), default=2000,
+                        help='number of train canvases')
+    parser.add_argument('--val', type=int_at_least(1), default=200, help='number of val canvases')
+    parser.add_argument('--size', type=int_at_least(MIN_SIZE, 'items are a fifth to a half of '
+                        'the canvas wide'), default=128, help='canvas side in pixels')
+    parser.add_argument('--max-items', type=int_at_least(1), default=4)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--fashion-mnist', help='directory with the four Fashion-MNIST idx .gz '
                         'files (default: the Debian package dataset-fashion-mnist)')
     args = parser.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f'--out {args.out} is a file, not a directory')
+    try:
+        images = {source: load_fashion_mnist(source, args.fashion_mnist)
+                  for source in ('train', 'test')}
+    except (FileNotFoundError, FashionMnistFileError) as err:
+        parser.error(f'--fashion-mnist: {err}')
     for split, source, count, seed in (('train', 'train', args.train, args.seed),
                                        ('val', 'test', args.val, args.seed + 1)):
-        n = build_split(args.out, split, source, count, args.size, args.max_items, seed,
-                        args.fashion_mnist)
+        n = build_split(args.out, split, images[source], count, args.size, args.max_items, seed)
         print(f'{split}: {count} images, {n} instances -> {args.out / split}')
 
 

@@ -52,13 +52,11 @@ def last_accuracy(work_dir: Path) -> float:
 
 def describe(config: Path, cfg_options):
     """(backbone text, params M, iters, batch) of a config's model and schedule."""
-    from mmengine.config import DictAction
-
     import mmresfamily  # noqa: F401
     from mmresfamily.registry import MODELS
-    from mmresfamily.utils.launch import load_config
+    from mmresfamily.utils.launch import CfgOptionsAction, load_config
     parser = argparse.ArgumentParser()  # tools/train.py's reading of `k=v` strings
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     options = parser.parse_args(['--cfg-options'] + cfg_options).cfg_options if cfg_options \
         else None
     cfg = load_config(str(config), options)

@@ -16,17 +16,17 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mmresfamily.utils import trusted_runner_checkpoints  # noqa: E402
+from mmresfamily.utils import load_checkpoint_file, unwrap_state_dict  # noqa: E402
+from mmresfamily.utils.state_dict import key_prefixes  # noqa: E402
 
 
 def backbone_state(checkpoint: dict, prefix: str) -> dict:
-    state = checkpoint.get('state_dict', checkpoint)
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    state = unwrap_state_dict(checkpoint)
     kept = {k: v.detach().cpu().clone() for k, v in state.items()
             if k.startswith(prefix) and isinstance(v, torch.Tensor)}
     if not kept:
-        prefixes = sorted({k.split('.', 1)[0] + '.' for k in state})
-        raise ValueError(f'no key starts with prefix {prefix!r}; the checkpoint has: {prefixes}')
+        raise ValueError(f'no key starts with prefix {prefix!r}; the checkpoint has: '
+                         f'{key_prefixes(state)}')
     return kept
 
 
@@ -39,9 +39,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.input.is_file():
         parser.error(f'input checkpoint not found: {args.input}')
-    with trusted_runner_checkpoints():  # our own runner checkpoints hold mmengine/numpy objects
-        checkpoint = torch.load(args.input, map_location='cpu')
-    state = backbone_state(checkpoint, args.prefix)
+    try:  # our own runner checkpoints hold mmengine/numpy objects: the allow-list admits them
+        checkpoint = load_checkpoint_file(args.input, runner_checkpoint=True)
+        state = backbone_state(checkpoint, args.prefix)
+    except ValueError as err:  # an unreadable file, no state dict, no key under --prefix
+        parser.error(str(err))
     meta = {'source': str(args.input)}
     source_meta = checkpoint.get('meta') or {}
     if isinstance(source_meta.get('backbone_cfg'), dict):

@@ -27,13 +27,15 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmresfamily.utils.launch import check_checkpoint_matches, make_runner
+    from mmresfamily.utils.launch import (check_checkpoint_matches, exit_on_user_error,
+                                          make_runner)
 
     def configure(cfg):
         cfg.load_from = args.checkpoint
 
-    runner = make_runner(args, configure)
-    check_checkpoint_matches(runner.model, args.checkpoint)
+    with exit_on_user_error():  # a bad config / flag / checkpoint: its message, no traceback
+        runner = make_runner(args, configure)
+        check_checkpoint_matches(runner.model, args.checkpoint)
     if args.out:
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))

@@ -31,7 +31,7 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    from mmresfamily.utils.launch import make_runner
+    from mmresfamily.utils.launch import exit_on_user_error, make_runner
 
     def configure(cfg):
         if args.amp:
@@ -47,7 +47,8 @@ def main(argv=None):
                 raise SystemExit(f'--resume: checkpoint not found: {args.resume}')
             cfg.resume, cfg.load_from = True, args.resume
 
-    runner = make_runner(args, configure)
+    with exit_on_user_error():  # a bad config / flag / file: its message, not a traceback
+        runner = make_runner(args, configure)
     runner.train()
     return runner
 

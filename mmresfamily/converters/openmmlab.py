@@ -112,8 +112,9 @@ def mmpretrain_resnet(state_dict: dict, avg_down: bool) -> dict:
 
 
 def mmpretrain_densenet(state_dict: dict) -> dict:
-    last = max(int(m.group(1)) for m in (re.match(r'stages\.(\d+)\.', k) for k in state_dict)
-               if m)
+    # default: no stage at all (not a DenseNet checkpoint): the fit check in convert() says so
+    last = max((int(m.group(1)) for m in (re.match(r'stages\.(\d+)\.', k) for k in state_dict)
+                if m), default=0)
     rules = [
         (r'^stem\.0\.', 'conv0.'),
         (r'^stem\.1\.', 'norm0.'),

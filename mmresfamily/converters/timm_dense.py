@@ -34,8 +34,9 @@ def densenet_key(key: str, num_blocks: int) -> Optional[str]:
 
 
 def convert_densenet(state_dict: dict):
-    num_blocks = max(int(m.group(1)) for m in (re.search(r'denseblock(\d+)\.', k)
-                                              for k in state_dict) if m)
+    # default: no dense block (not a DenseNet checkpoint): the fit check in convert() says so
+    num_blocks = max((int(m.group(1)) for m in (re.search(r'denseblock(\d+)\.', k)
+                                               for k in state_dict) if m), default=0)
     out, dropped = {}, []
     for key, value in state_dict.items():
         new_key = densenet_key(key, num_blocks)

@@ -5,6 +5,7 @@ root); a directory holding the four standard idx `.gz` files works too.
 """
 import gzip
 import os
+import zlib
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -39,12 +40,32 @@ def find_fashion_mnist(root: Optional[str] = None) -> Path:
         f'Debian package dataset-fashion-mnist) or pass a directory holding {needed}.')
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, 'rb') as f:
-        data = f.read()
-    ndim = data[3]
+class FashionMnistFileError(ValueError):
+    """A Fashion-MNIST file that is not a complete idx file; the message names it."""
+
+
+IDX_UBYTE = 0x08  # idx type code of unsigned bytes, the only one Fashion-MNIST uses
+
+
+def _read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An idx file (gzip): magic 0 0 <type> <ndim>, ndim big-endian u32 sizes, then the data."""
+    try:
+        with gzip.open(path, 'rb') as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:  # not gzip, or cut short
+        raise FashionMnistFileError(f'Fashion-MNIST file {path} is corrupt: cannot gunzip it '
+                                    f'({err})') from None
+    header = 4 + 4 * ndim
+    if len(data) < header or data[:4] != bytes((0, 0, IDX_UBYTE, ndim)):
+        raise FashionMnistFileError(
+            f'Fashion-MNIST file {path} is corrupt: not an idx file of {ndim}-d unsigned bytes '
+            f'(starts {data[:4].hex(" ") or "empty"}, expected 00 00 08 {ndim:02x})')
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], 'big') for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    if len(data) - header != int(np.prod(dims)):
+        raise FashionMnistFileError(f'Fashion-MNIST file {path} is corrupt: its header says '
+                                    f'{dims} ({int(np.prod(dims))} bytes) but '
+                                    f'{len(data) - header} bytes follow')
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def load_fashion_mnist(split: str = 'train',
@@ -53,5 +74,9 @@ def load_fashion_mnist(split: str = 'train',
     if split not in FILES:
         raise ValueError(f'split must be one of {tuple(FILES)}; got {split!r}')
     path = find_fashion_mnist(root)
-    images, labels = (_read_idx(path / name) for name in FILES[split])
+    images_file, labels_file = (path / name for name in FILES[split])
+    images, labels = _read_idx(images_file, 3), _read_idx(labels_file, 1)
+    if len(images) != len(labels):
+        raise FashionMnistFileError(f'Fashion-MNIST files {images_file} and {labels_file} '
+                                    f'disagree: {len(images)} images, {len(labels)} labels')
     return images, labels

@@ -14,12 +14,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.runner import load_checkpoint
 from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 from ..registry import MODELS
-from ..utils.checkpoint import trusted_runner_checkpoints
+from ..utils.pretrained import load_pretrained
 
 
 @MODELS.register_module()
@@ -62,8 +61,9 @@ class KDImageClassifier(ImageClassifier):
             must expect the same normalisation.
         teacher_ckpt (str): the teacher's weights: a tools/train.py checkpoint or a bare state
             dict, loaded strictly by `init_weights()` (which mmengine's Runner calls before it
-            resumes or loads anything) with torch.load(weights_only=True) and the runner-checkpoint
-            allow-list. Before that the teacher is untrained, and `loss()` refuses to run.
+            resumes or loads anything) with `utils.load_pretrained` (weights only, the
+            runner-checkpoint allow-list; keys or shapes that differ are refused). Before that
+            the teacher is untrained, and `loss()` refuses to run.
         kd_loss (dict): the loss mixing labels and teacher, `mmresfamily.KDLoss` by default.
         **kwargs: ImageClassifier's arguments (backbone, neck, head, train_cfg, ...).
 
@@ -100,9 +100,8 @@ class KDImageClassifier(ImageClassifier):
         if not osp.isfile(self.teacher_ckpt):
             raise FileNotFoundError(f'KDImageClassifier: teacher checkpoint not found: '
                                     f'{self.teacher_ckpt} (set model.teacher_ckpt)')
-        with trusted_runner_checkpoints():
-            load_checkpoint(self.teacher, self.teacher_ckpt, map_location='cpu', strict=True,
-                            logger='current')
+        # the shared reader (weights only + the runner-checkpoint allow-list) and fit check
+        load_pretrained(self.teacher, self.teacher_ckpt, strict=True)
         self.teacher_loaded = True
 
     def train(self, mode: bool = True):

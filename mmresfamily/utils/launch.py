@@ -1,18 +1,78 @@
 """Turning a config + command-line flags into an mmengine Runner (shared by tools/train.py and
 tools/test.py), including distributed runs on CPU, which mmengine 0.10.7 cannot start itself."""
+import ast
+import contextlib
 import os
 import os.path as osp
+from typing import Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+
+from .state_dict import CheckpointError
 
 TOOLBOXES = ('mmdet', 'mmseg', 'mmpretrain')
+
+
+class ConfigError(ValueError):
+    """A config file, or an entry of it, that cannot be used; the message names it."""
+
+
+# what a tool reports as a one-line error (the message names the file / flag), not a traceback
+USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError)
+
+
+@contextlib.contextmanager
+def exit_on_user_error():
+    """In a tool's main(): a bad config, flag or file ends the program with its message."""
+    try:
+        yield
+    except USER_ERRORS as err:
+        raise SystemExit(f'error: {err}') from None
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's `--cfg-options KEY=VALUE ...`, refusing an entry without `KEY=` as an argument
+    error (mmengine's own action raises an unpacking ValueError)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        bad = [kv for kv in values or () if not kv.partition('=')[0] or '=' not in kv]
+        if bad:
+            parser.error(f'{option_string} entries must be KEY=VALUE (e.g. '
+                         f'train_cfg.max_iters=100); got {", ".join(map(repr, bad))}')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _syntax_error_in(path: str, seen: tuple = ()) -> Optional[SyntaxError]:
+    """The first syntax error in a config or its `_base_` files, with its file and line
+    (mmengine parses the text without a file name, so its error says neither)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            ast.parse(f.read(), filename=path)
+    except SyntaxError as err:
+        return err
+    try:
+        bases = [Config._get_cfg_path(base, path)[0] for base in Config._get_base_files(path)]
+    except Exception:  # an unusual _base_ entry: the caller reports mmengine's error instead
+        return None
+    for base in bases:
+        if base not in seen and osp.isfile(base):
+            found = _syntax_error_in(base, seen + (path, ))
+            if found is not None:
+                return found
+    return None
 
 
 def load_config(path: str, cfg_options=None) -> Config:
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as err:
+        found = _syntax_error_in(path) or err
+        where = found.filename if found.filename not in (None, '<unknown>') else path
+        code = f': {found.text.strip()}' if found.text else ''
+        raise ConfigError(f'config {where}, line {found.lineno}: {found.msg}{code}') from None
     old_root = cfg.get('data_root')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -21,8 +81,8 @@ def load_config(path: str, cfg_options=None) -> Config:
             _replace_prefix(cfg._cfg_dict, old_root, cfg_options['data_root'])
     scope = cfg.get('default_scope')
     if scope not in TOOLBOXES:
-        raise ValueError(f'config default_scope must be one of {TOOLBOXES} (it picks the '
-                         f'toolbox); got {scope!r} in {path}')
+        raise ConfigError(f'config default_scope must be one of {TOOLBOXES} (it picks the '
+                          f'toolbox); got {scope!r} in {path}')
     return cfg
 
 
@@ -46,8 +106,8 @@ def check_model_types(cfg: Config):
             if isinstance(type_, str) and type_.startswith('mmresfamily.'):
                 name = type_.split('.', 1)[1]
                 if MODELS.get(name) is None:
-                    raise KeyError(f'{where}.type={type_!r} is not an mmresfamily model; '
-                                   f'registered: {", ".join(sorted(MODELS.module_dict))}')
+                    raise ConfigError(f'{where}.type={type_!r} is not an mmresfamily model; '
+                                      f'registered: {", ".join(sorted(MODELS.module_dict))}')
             for key, value in node.items():
                 walk(value, f'{where}.{key}')
         elif isinstance(node, (list, tuple)):
@@ -98,7 +158,7 @@ def setup_launcher(cfg: Config, launcher: str):
                                  broadcast_buffers=False)
     for norm_holder in _norm_cfgs(cfg.model):
         if norm_holder.get('type') == 'SyncBN':
-            raise ValueError('SyncBN needs CUDA; on CPU use norm_cfg=dict(type="BN") with '
+            raise ConfigError('SyncBN needs CUDA; on CPU use norm_cfg=dict(type="BN") with '
                              'norm_eval=True (frozen statistics) for distributed runs')
 
 
@@ -113,44 +173,23 @@ def _norm_cfgs(node):
             yield from _norm_cfgs(value)
 
 
-def check_checkpoint_matches(model, checkpoint_path: str, max_listed: int = 5):
-    """Raise a ValueError describing how a checkpoint fails to fit `model` (missing/unexpected
-    keys, shape mismatches); mmengine itself only logs warnings and tests a half-loaded model."""
-    if not osp.isfile(checkpoint_path):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint_path}')
-    from .checkpoint import trusted_runner_checkpoints
-    with trusted_runner_checkpoints():
-        ckpt = torch.load(checkpoint_path, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    ours = getattr(model, 'module', model).state_dict()  # unwrap DistributedDataParallel
-    missing = sorted(set(ours) - set(state))
-    unexpected = sorted(set(state) - set(ours))
-    shapes = sorted(k for k in set(ours) & set(state)
-                    if hasattr(state[k], 'shape') and state[k].shape != ours[k].shape)
-    if missing or unexpected or shapes:
-        def some(keys):
-            more = f' ... (+{len(keys) - max_listed})' if len(keys) > max_listed else ''
-            return ', '.join(keys[:max_listed]) + more
-        problems = []
-        if missing:
-            problems.append(f'{len(missing)} model keys missing from it: {some(missing)}')
-        if unexpected:
-            problems.append(f'{len(unexpected)} keys the model lacks: {some(unexpected)}')
-        if shapes:
-            problems.append(f'{len(shapes)} shape mismatches: ' + ', '.join(
-                f'{k} {tuple(state[k].shape)} vs model {tuple(ours[k].shape)}'
-                for k in shapes[:max_listed]))
-        raise ValueError(f'checkpoint {checkpoint_path} does not match the model built from '
-                         f'the config: ' + '; '.join(problems))
+def check_checkpoint_matches(model, checkpoint_path: str):
+    """Raise a CheckpointError (a ValueError) when a checkpoint cannot be read or does not fit
+    `model` (missing/unexpected keys, shape mismatches); mmengine itself only logs warnings and
+    tests a half-loaded model."""
+    from .checkpoint_file import load_checkpoint_file
+    from .state_dict import check_state_dict_fits, unwrap_state_dict
+    source = f'checkpoint {checkpoint_path}'
+    state = unwrap_state_dict(load_checkpoint_file(checkpoint_path, runner_checkpoint=True),
+                              source)
+    check_state_dict_fits(model, state, source, 'the model built from the config')
 
 
 def add_runner_args(parser):
     """The flags tools/train.py and tools/test.py share (mmdet's names)."""
-    from mmengine.config import DictAction
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: work_dirs/CONFIG_NAME)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config entries, e.g. train_cfg.max_iters=100 or '
                         'data_root=DIR (moves every dataset path)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')

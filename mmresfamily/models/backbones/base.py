@@ -12,7 +12,10 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule, constant_init
+from mmengine.model.weight_init import PretrainedInit, update_init_info
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from ...utils.pretrained import load_pretrained, pretrained_kwargs
 
 DEFAULT_INIT_CFG = [
     dict(type='Kaiming', layer='Conv2d'),
@@ -132,18 +135,56 @@ class BaseBackbone(BaseModule):
 
     # ---- initialisation -----------------------------------------------------------------------
     @property
-    def loads_pretrained(self) -> bool:
+    def pretrained_cfg(self) -> Optional[dict]:
+        """The `Pretrained` entry of init_cfg, or None."""
         cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
-        return any(isinstance(c, dict) and c.get('type') == 'Pretrained' for c in cfgs)
+        found = [c for c in cfgs if isinstance(c, dict) and
+                 c.get('type') in ('Pretrained', PretrainedInit)]
+        if len(found) > 1:
+            raise ValueError(f'init_cfg may hold one Pretrained entry; got {len(found)}')
+        return found[0] if found else None
+
+    @property
+    def loads_pretrained(self) -> bool:
+        return self.pretrained_cfg is not None
+
+    def keys_pretrained_may_lack(self) -> List[str]:
+        """Key prefixes of what detection configs add to a classification network (deformable-conv
+        offsets, mmcv plugins): ImageNet weights lack them; they keep their initialisation."""
+        prefixes = []
+        for name, m in self.named_modules():
+            if isinstance(getattr(m, 'conv_offset', None), nn.Module):
+                prefixes.append(f'{name}.conv_offset.')
+            for plugin in (p for names in getattr(m, 'plugin_names', {}).values() for p in names):
+                prefixes.append(f'{name}.{plugin}.')
+        return prefixes
 
     def init_weights(self):
-        super().init_weights()
-        if not self.loads_pretrained:
-            # mmcv's deformable convs must start as plain convs (zero offsets); mmengine's
-            # recursion does not reach those nested in ModuleLists or plain nn.Modules
-            for m in self.modules():
-                if m is not self and isinstance(getattr(m, 'conv_offset', None), nn.Conv2d):
-                    constant_init(m.conv_offset, 0)
+        """mmengine's init_cfg handling, except that a `Pretrained` entry is loaded by
+        `load_pretrained`: strictly by default (a checkpoint that does not fit is refused, naming
+        the keys), or what fits with `strict=False` in the entry."""
+        pretrained = self.pretrained_cfg
+        kwargs = pretrained_kwargs(pretrained) if pretrained else None  # bad keys fail first
+        first_call = not self._is_init
+        init_cfg = self.init_cfg
+        if pretrained is not None:  # the other entries and the children as mmengine does them
+            self.init_cfg = [c for c in (init_cfg if isinstance(init_cfg, list) else [init_cfg])
+                             if c is not pretrained]
+        try:
+            super().init_weights()
+        finally:
+            self.init_cfg = init_cfg
+        if not first_call:  # mmengine has warned
+            return
+        # mmcv's deformable convs must start as plain convs (zero offsets); mmengine's recursion
+        # does not reach those nested in ModuleLists or plain nn.Modules
+        for m in self.modules():
+            if m is not self and isinstance(getattr(m, 'conv_offset', None), nn.Conv2d):
+                constant_init(m.conv_offset, 0)
+        if pretrained is not None:  # the weights last, as mmengine orders them
+            load_pretrained(self, may_lack=self.keys_pretrained_may_lack(), **kwargs)
+            if hasattr(self, '_params_init_info'):  # inside a model mmengine initialises
+                update_init_info(self, f'load_pretrained: {kwargs["checkpoint"]}')
 
     # ---- frozen stages / norm_eval ------------------------------------------------------------
     def stem_modules(self) -> List[nn.Module]:
