@@ -33,6 +33,7 @@ from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 
 from . import zoo
+from .utils.checkpoint_file import load_checkpoint_file
 
 SCHEMES = ('timm://', 'official://', 'mmrf://')
 
@@ -190,18 +191,6 @@ def locate(source: zoo.Source) -> Tuple[Path, str]:
     return path, verify(path, expected, uri)
 
 
-def read_weights(path: Path, runner_checkpoint: bool = False):
-    """A state dict or checkpoint from a safetensors or torch file, never running code."""
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    if runner_checkpoint:
-        from .utils import trusted_runner_checkpoints
-        with trusted_runner_checkpoints():
-            return torch.load(path, map_location='cpu', weights_only=True)
-    return torch.load(path, map_location='cpu', weights_only=True)
-
-
 def converted(source: zoo.Source, uri: Optional[str] = None) -> Path:
     """The source converted into our layout, from the cache when this exact file and converter
     version were converted before."""
@@ -211,7 +200,8 @@ def converted(source: zoo.Source, uri: Optional[str] = None) -> Path:
     target = cache_dir() / 'converted' / (
         f'{source.scheme}-{source.ref}-{sha[:16]}-c{CONVERTER_VERSION}.pth')
     if not target.is_file():
-        checkpoint = read_weights(path, runner_checkpoint=source.scheme == 'official')
+        # the authors' releases include mmcls runner checkpoints (RedNet)
+        checkpoint = load_checkpoint_file(path, runner_checkpoint=source.scheme == 'official')
         state_dict, cfg, dropped = convert(*source.convert, checkpoint)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix('.tmp')
@@ -245,8 +235,7 @@ def source_for(uri: str) -> zoo.Source:
 
 def load_uri(uri: str, map_location=None) -> dict:
     """CheckpointLoader entry for our schemes: the converted checkpoint (our layout)."""
-    return torch.load(converted(source_for(uri), uri), map_location=map_location or 'cpu',
-                      weights_only=True)
+    return load_checkpoint_file(converted(source_for(uri), uri), map_location or 'cpu')
 
 
 def load_torchvision(uri: str, map_location=None) -> dict:
@@ -264,7 +253,7 @@ def load_torchvision(uri: str, map_location=None) -> dict:
     path = fetch_hub_file(uri, urls[name], filename, torch_hub_checkpoints(), prefix)
     sha = verify(path, prefix, uri)
     print_log(f'{uri}: {path} (sha256 {sha})', logger='current')
-    state_dict = torch.load(path, map_location=map_location or 'cpu', weights_only=True)
+    state_dict = load_checkpoint_file(path, map_location or 'cpu')
     return {'state_dict': state_dict, 'meta': dict(uri=uri, sha256=sha, source_file=str(path))}
 
 
