@@ -10,9 +10,10 @@ Figures are the ones their sources publish, each with where it comes from:
 - `Source.top1`: that release's own ImageNet-1k top-1 (torchvision's weights metadata, timm's
   results/results-imagenet.csv at the cfg's input size, or the authors' README).
 """
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 SCHEMES = ('timm', 'torchvision', 'official')
 TIMM_RESULTS = 'timm results/results-imagenet.csv (pytorch-image-models aa4b585)'
@@ -249,3 +250,43 @@ def get(name: str) -> Model:
 def families() -> Tuple[str, ...]:
     """Backbone types with at least one row, in table order."""
     return tuple(dict.fromkeys(m.family for m in MODELS.values()))
+
+
+# ---- which row fits a checkpoint --------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _signature(name: str) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
+    """(key, shape) of a row's backbone, counters left out (built once, on the meta device)."""
+    import torch
+    from .registry import MODELS as BACKBONES
+    with torch.device('meta'):
+        state = BACKBONES.build(MODELS[name].backbone_cfg).state_dict()
+    return tuple(sorted((k, tuple(v.shape)) for k, v in state.items()
+                        if not k.endswith('num_batches_tracked')))
+
+
+def _signature_of(state: Mapping) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
+    return tuple(sorted((k, tuple(v.shape)) for k, v in state.items()
+                        if hasattr(v, 'shape') and not k.endswith('num_batches_tracked')))
+
+
+def fitting(state: Mapping, limit: int = 3) -> List[str]:
+    """What a state dict fits: table rows whose backbone has exactly its keys and shapes (our
+    layout), or a converter of the table that turns it into one (another layout). Used by the
+    errors of a checkpoint that does not fit, to say what would."""
+    from .converters import CONVERTERS, load_all
+    signature = _signature_of(state)
+    hits = [f'mmrf://{name} ({model.backbone_cfg})' for name, model in MODELS.items()
+            if _signature(name) == signature]
+    load_all()
+    for model in MODELS.values():
+        for source in model.sources:
+            if len(hits) >= limit:
+                return hits
+            try:
+                converted = CONVERTERS[source.convert[0]](source.convert[1], dict(state))[0]
+            except Exception:  # this converter does not apply to these keys
+                continue
+            if converted and _signature_of(converted) == _signature(model.name):
+                hits.append(f'{source.scheme} layout of {model.name}: python -m mmresfamily '
+                            f'convert {" ".join(source.convert)} IN OUT (or {source.uri})')
+    return hits[:limit]

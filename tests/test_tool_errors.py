@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from mmresfamily import zoo
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import REPO_ROOT, load_tool
+from mmresfamily.testing import REPO_ROOT, load_tool, params_with_head
 
 CONFIG = REPO_ROOT / 'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py'
 
@@ -151,33 +152,21 @@ def test_benchmark_bad_numbers(capsys, argv, message):
     assert message in said
 
 
-# ---- tools/summary.py --------------------------------------------------------------------------
-FAMILIES = sorted(n for n, c in MODELS.module_dict.items() if hasattr(c, 'arch_settings'))
-NAMED_VARIANTS = ('DPN', 'DenseNet', 'HarDNet')  # arch=... ; the others take depth=...
+# ---- tools/summary.py (python -m mmresfamily list --measure) -----------------------------------
+FIRST_OF_FAMILY = {m.family: m for m in reversed(list(zoo.MODELS.values()))}
 
 
-@pytest.mark.parametrize('family', FAMILIES)
-def test_summary_builds_every_family(tmp_path, family):
-    tool = load_tool('summary')
+@pytest.mark.parametrize('family', zoo.families())
+def test_summary_measures_every_family(tmp_path, family):
+    model = FIRST_OF_FAMILY[family]
     out = tmp_path / 'summary.csv'
-    tool.main(['--families', family, '--first-only', '--size', '32', '--csv', str(out)])
+    load_tool('summary').main([model.name, '--size', '32', '--csv', str(out)])
     rows = list(csv.DictReader(open(out)))
-    first = next(iter(MODELS.get(family).arch_settings))
-    assert [r['variant'] for r in rows] == [f'{family}-{first}']
-    argument = 'arch' if family in NAMED_VARIANTS else 'depth'
-    model = MODELS.build(dict(type=f'mmresfamily.{family}', **{argument: first},
-                              **tool.FAMILY_DEFAULTS.get(family, {})))
-    assert rows[0]['params_M'] == f'{sum(p.numel() for p in model.parameters()) / 1e6:.2f}'
-    assert rows[0]['outputs (stride:channels)'] == ' '.join(
-        f'{i["reduction"]}:{i["num_chs"]}' for i in model.feature_info)
-    assert float(rows[0]['GMACs']) > 0
+    assert [r['name'] for r in rows] == [model.name]
+    backbone = MODELS.build(model.backbone_cfg)
+    assert float(rows[0]['measured_params_m']) == round(params_with_head(backbone) / 1e6, 2)
+    assert rows[0]['outputs'] == ' '.join(f'{i["reduction"]}:{i["num_chs"]}'
+                                          for i in backbone.feature_info)
+    assert float(rows[0]['measured_gmacs']) > 0
 
 
-@pytest.mark.parametrize('family', NAMED_VARIANTS)
-def test_summary_variants_of_named_families_all_build(family):
-    """Every row of the arch table (built on the meta device: shapes only, fast)."""
-    cfgs = dict(load_tool('summary').variants([family]))
-    assert list(cfgs) == [f'{family}-{a}' for a in MODELS.get(family).arch_settings]
-    for cfg in cfgs.values():
-        with torch.device('meta'):
-            MODELS.build(cfg)

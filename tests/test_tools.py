@@ -1,4 +1,4 @@
-"""The main job (tools/summary.py) and the convert tool behave from the command line."""
+"""tools/summary.py and the convert tool behave from the command line."""
 import csv
 import subprocess
 import sys
@@ -14,17 +14,16 @@ def run_tool(*args):
                           cwd=ROOT)
 
 
-def test_summary_prints_every_variant_of_a_family(tmp_path):
-    result = run_tool('tools/summary.py', '--families', 'ResNet', 'ResNeXt', '--size', '64',
+def test_summary_prints_the_table_rows_of_a_family(tmp_path):
+    result = run_tool('tools/summary.py', '--family', 'ResNet', '--size', '64',
                       '--csv', tmp_path / 'out.csv')
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = (tmp_path / 'out.csv').read_text().splitlines()
-    assert [r.split(',')[0] for r in rows[1:]] == [
-        'ResNet-18', 'ResNet-34', 'ResNet-50', 'ResNet-101', 'ResNet-152', 'ResNeXt-50',
-        'ResNeXt-101', 'ResNeXt-152']
-    resnet50 = rows[3].split(',')
-    assert resnet50[2] == '25.56'  # with a 1000-class head, as published
-    assert resnet50[4] == '4:256 8:512 16:1024 32:2048'
+    rows = list(csv.DictReader(open(tmp_path / 'out.csv')))
+    assert [r['name'] for r in rows] == ['resnet18', 'resnet34', 'resnet50', 'resnet101',
+                                         'resnet152', 'resnet50_highway']
+    resnet50 = rows[2]
+    assert resnet50['measured_params_m'] == '25.56' == resnet50['params_m']  # as published
+    assert resnet50['outputs'] == '4:256 8:512 16:1024 32:2048'
 
 
 def test_convert_rejects_unknown_model_and_missing_file(tmp_path):

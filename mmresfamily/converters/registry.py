@@ -43,6 +43,19 @@ def convert(source: str, model_name: str, checkpoint: Mapping) -> Tuple[dict, di
     load_all()
     if source not in CONVERTERS:
         raise ValueError(f'source must be one of {sorted(CONVERTERS)}; got {source!r}')
-    state_dict, cfg, dropped = CONVERTERS[source](model_name, unwrap_state_dict(checkpoint))
-    check_converted(source, model_name, state_dict, cfg)
+    original = unwrap_state_dict(checkpoint)
+    state_dict, cfg, dropped = CONVERTERS[source](model_name, original)
+    try:
+        check_converted(source, model_name, state_dict, cfg)
+    except CheckpointMismatchError as err:
+        raise CheckpointMismatchError(f'{err}{fits_hint(original)}') from None
     return state_dict, cfg, dropped
+
+
+def fits_hint(state: Mapping) -> str:
+    """' They fit: ...' naming the table models / conversions these weights do fit, if any."""
+    from ..zoo import fitting
+    fits = fitting(state)
+    return f' These weights fit: {"; ".join(fits)}.' if fits else \
+        ' They fit no model of the table (python -m mmresfamily list).'
+

@@ -68,9 +68,11 @@ def load_pretrained(module, checkpoint: str, prefix: Optional[str] = None, stric
     fit = compare_state_dicts(model_state, state, may_lack)
     target = type(module).__name__
     if strict and not fit.exact:
+        from ..converters.registry import fits_hint
         hint = _prefix_hint(state, model_state) if not fit.matched else ''
         raise fit.error(source, target, (f'Hint: {hint}. ' if hint else '')
-                        + 'strict=False (e.g. in the Pretrained init_cfg) loads only what fits')
+                        + 'strict=False (e.g. in the Pretrained init_cfg) loads only what fits.'
+                        + fits_hint(state))
     module.load_state_dict({k: state[k] for k in fit.matched}, strict=False)
     print_log(f'load_pretrained: {target} from {source}: loaded {len(fit.matched)} tensors; '
               f'{len(fit.missing)} missing, {len(fit.unexpected)} unexpected, '
