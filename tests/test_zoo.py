@@ -83,3 +83,25 @@ def test_cli_errors_are_one_line(capsys):
     assert "'resnet5' is not in the model table" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(['list', '--family', 'ResNot'])
+
+
+@pytest.mark.parametrize('pair', SOURCES, ids=source_id)
+def test_each_source_converts_into_the_rows_architecture(pair):
+    """The converter a source names builds exactly the row's network (same modules, same
+    hyper-parameters: repr on the meta device), so its weights load into the row's config."""
+    from mmresfamily.converters import CONVERTERS, load_all
+    load_all()
+    model, source = pair
+    _, cfg, _ = CONVERTERS[source.convert[0]](source.convert[1], {})
+    with torch.device('meta'):
+        assert repr(MODELS.build(cfg)) == repr(MODELS.build(model.backbone_cfg))
+
+
+def test_fitting_names_the_model_or_conversion_that_fits():
+    with torch.device('meta'):
+        ours = MODELS.build(zoo.get('resnet18').backbone_cfg).state_dict()
+        tv = torchvision.models.resnet18().state_dict()
+    assert zoo.fitting(ours)[0].startswith('mmrf://resnet18 ')
+    assert zoo.fitting(tv)[0].startswith('torchvision layout of resnet18: python -m mmresfamily '
+                                         'convert torchvision resnet18 IN OUT')
+    assert zoo.fitting({'conv1.weight': torch.zeros(1)}) == []
