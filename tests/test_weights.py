@@ -255,3 +255,54 @@ def test_pretrained_init_cfg_takes_a_uri(tmp_path):
     torch.testing.assert_close(model.conv1.weight, ref.conv1.weight, rtol=0, atol=0)
     torch.testing.assert_close(model.layer4[1].bn2.running_var, ref.layer4[1].bn2.running_var,
                                rtol=0, atol=0)
+
+
+# ---- the acceptance run: tools/train.py starting from a URI --------------------------------------
+@pytest.fixture(scope='module')
+def small_quickstart(tmp_path_factory):
+    import sys
+
+    from mmresfamily.testing import run_checked
+    out = tmp_path_factory.mktemp('quickstart')
+    run_checked(sys.executable, 'tools/make_quickstart_data.py', '--out', out, '--train', 4,
+                '--val', 2)
+    return out
+
+
+def train_log(tmp_path, data_root, uri, *options):
+    """tools/train.py (in this process, network off): the quickstart Faster R-CNN for one
+    iteration, its backbone initialised from `uri`; returns the run's log."""
+    from mmresfamily.testing import load_tool
+    work = tmp_path / 'work'
+    load_tool('train').main([
+        'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py', '--work-dir', str(work),
+        '--cfg-options', f'data_root={data_root}/', 'train_cfg.max_iters=1',
+        'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=100',
+        'train_dataloader.batch_size=2', 'model.backbone.init_cfg.type=Pretrained',
+        f'model.backbone.init_cfg.checkpoint={uri}', *options])
+    return '\n'.join(p.read_text() for p in work.rglob('*.log'))
+
+
+@pytest.mark.parametrize('scheme', ['timm', 'torchvision', 'official'])
+def test_train_starts_from_a_uri(tmp_path, monkeypatch, small_quickstart, scheme):
+    options = ()
+    if scheme == 'timm':
+        ref = timm.create_model('resnet18', pretrained=False)
+        sha = hf_cache_file('resnet18.a1_in1k', ref.state_dict(), tmp_path).resolve().name
+        uri = 'timm://resnet18.a1_in1k'
+    elif scheme == 'torchvision':
+        ref = torchvision.models.resnet18(weights=None)
+        path = hub_file(tmp_path / 'torch' / 'hub' / 'checkpoints', 'resnet18', ref.state_dict())
+        urls = {'resnet18': f'https://example.invalid/{path.name}'}
+        monkeypatch.setattr('mmengine.runner.checkpoint.get_torchvision_models', lambda: urls)
+        sha, uri = weights.sha256_of(path), 'torchvision://resnet18'
+    else:  # the authors' ResNeSt-50 release layout, in the quickstart detector
+        ref = timm.create_model('resnest50d', pretrained=False)
+        path = hub_file(tmp_path / 'mmrf' / 'weights' / 'official', 'resnest50', ref.state_dict())
+        table_source_as(monkeypatch, 'resnest50', 'official', path)
+        sha, uri = weights.sha256_of(path), 'official://resnest50'
+        options = ('model.backbone.type=mmresfamily.ResNeSt', 'model.backbone.depth=50',
+                   'model.neck.in_channels=[256,512,1024,2048]')
+    log = train_log(tmp_path, small_quickstart, uri, *options)
+    assert f'{uri}: ' in log and f'(sha256 {sha})' in log
+    assert f'from checkpoint {uri}: loaded' in log and '; 0 missing, 0 unexpected' in log

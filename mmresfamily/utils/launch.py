@@ -75,6 +75,7 @@ def load_config(path: str, cfg_options=None) -> Config:
         raise ConfigError(f'config {where}, line {found.lineno}: {found.msg}{code}') from None
     old_root = cfg.get('data_root')
     if cfg_options:
+        _open_unset_parents(cfg._cfg_dict, cfg_options)
         cfg.merge_from_dict(cfg_options)
         if old_root and 'data_root' in cfg_options:
             # the datasets copied `data_root` when the config was parsed: move them all
@@ -84,6 +85,21 @@ def load_config(path: str, cfg_options=None) -> Config:
         raise ConfigError(f'config default_scope must be one of {TOOLBOXES} (it picks the '
                           f'toolbox); got {scope!r} in {path}')
     return cfg
+
+
+def _open_unset_parents(root, cfg_options):
+    """`model.backbone.init_cfg.type=Pretrained` where the config says `init_cfg=None`: an unset
+    (None) parent becomes an empty dict, as it would be had the config left it out (mmengine
+    refuses to merge a dict into None)."""
+    from mmengine.config import ConfigDict
+    for key in cfg_options:
+        node = root
+        for part in key.split('.')[:-1]:
+            if not isinstance(node, dict) or part not in node:
+                break
+            if node[part] is None:
+                node[part] = ConfigDict()
+            node = node[part]
 
 
 def _replace_prefix(node, old: str, new: str):

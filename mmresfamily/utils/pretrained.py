@@ -65,7 +65,13 @@ def load_pretrained(module, checkpoint: str, prefix: Optional[str] = None, stric
                                   f'start with: {", ".join(key_prefixes(state)) or "(none)"}')
         state, source = selected, f'{source} (prefix {prefix!r})'
     model_state = module.state_dict()
-    fit = compare_state_dicts(model_state, state, may_lack)
+    # an ImageNet classifier's head (fc., head., classifier.) is not part of the backbone:
+    # keys of modules the module does not have are set aside, not counted against the fit
+    # (a checkpoint of another architecture still fails on the keys it lacks)
+    own = {name for name, _ in module.named_children()}
+    foreign = sorted({k.split('.', 1)[0] for k in state if k.split('.', 1)[0] not in own})
+    fitting_state = {k: v for k, v in state.items() if k.split('.', 1)[0] in own}
+    fit = compare_state_dicts(model_state, fitting_state, may_lack)
     target = type(module).__name__
     if strict and not fit.exact:
         from ..converters.registry import fits_hint
@@ -74,6 +80,10 @@ def load_pretrained(module, checkpoint: str, prefix: Optional[str] = None, stric
                         + 'strict=False (e.g. in the Pretrained init_cfg) loads only what fits.'
                         + fits_hint(state))
     module.load_state_dict({k: state[k] for k in fit.matched}, strict=False)
+    if foreign and fit.matched:
+        print_log(f'load_pretrained: {target} has no module {", ".join(foreign)}: '
+                  f'{len(state) - len(fitting_state)} tensors of the checkpoint set aside',
+                  logger=logger)
     print_log(f'load_pretrained: {target} from {source}: loaded {len(fit.matched)} tensors; '
               f'{len(fit.missing)} missing, {len(fit.unexpected)} unexpected, '
               f'{len(fit.mismatched)} shape mismatches'
