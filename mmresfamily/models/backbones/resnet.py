@@ -290,9 +290,9 @@ class ResNet(BaseBackbone):
 
         self.build_stem()
         # mmpretrain's stochastic depth rule: spread over the whole arch, even when fewer
-        # stages are built
+        # stages are built (plain numbers, on the CPU whatever the default device)
         drop_path_rates = torch.linspace(0, check_drop_path_rate(drop_path_rate),
-                                         sum(stage_blocks)).tolist()
+                                         sum(stage_blocks), device='cpu').tolist()
         inplanes = self.stem_channels
         channels, reductions, reduction = [], [], 4
         for i, num_blocks in enumerate(self.stage_blocks):
