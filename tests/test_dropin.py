@@ -213,6 +213,36 @@ def test_rsb_config_spreads_stochastic_depth_over_the_blocks(toolbox):
     assert rates == pytest.approx([0.05 * i / (len(blocks) - 1) for i in range(len(blocks))])
 
 
+@pytest.mark.parametrize('toolbox', ['mmpretrain'], indirect=True)
+@pytest.mark.parametrize('depth', [50, 101, 152])
+def test_layer_depth_for_learning_rate_decay_is_mmpretrains(toolbox, depth):
+    registry, theirs = toolbox
+    reference = theirs['ResNet'](depth=depth)
+    model = registry.build(dict(type='ResNet', depth=depth))
+    names = sorted(n for n, _ in reference.named_parameters())
+    assert names == sorted(n for n, _ in model.named_parameters())
+    names = ['backbone.' + n for n in names] + ['head.fc.weight']
+    assert ([model.get_layer_depth(n, 'backbone.') for n in names]
+            == [reference.get_layer_depth(n, 'backbone.') for n in names])
+
+
+@pytest.mark.parametrize('toolbox', ['mmpretrain'], indirect=True)
+def test_stock_layer_decay_config_builds_its_optimizer(toolbox):
+    import mmpretrain.engine  # noqa: F401  registers its optimizers and constructors
+    from mmengine.optim import build_optim_wrapper
+    path = 'spark/benchmarks/resnet50_8xb256-coslr-300e_in1k.py'
+    model = build_stock('mmpretrain', path)
+    cfg = Config.fromfile(str(SITE / 'mmpretrain/.mim/configs' / path))
+    groups = build_optim_wrapper(model, cfg.optim_wrapper).optimizer.param_groups
+    scales = {g['param_name']: g['lr_scale'] for g in groups}
+    decay = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
+    # stem < stage 1 < stage 4 < head, one decay step apart at the ends
+    assert scales['backbone.conv1.weight'] == pytest.approx(
+        scales['backbone.layer1.0.conv1.weight'] * decay)
+    assert scales['backbone.layer4.0.conv1.weight'] == pytest.approx(
+        scales['head.fc.weight'] * decay)
+
+
 # ---- plugins as mmdet writes them --------------------------------------------------------------
 def test_block_plugins_take_postfix_from_cfg():
     block = Bottleneck(64, 16, plugins=[context_block(1, position='after_conv2'),

@@ -16,6 +16,7 @@ from ..layers.builders import (build_conv3x3, build_stage_plugins, check_plugins
 from ..layers.highway import HighwayGate
 from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone, check_choice, check_stage_tuple
+from .layer_decay import resnet_layer_depth
 
 
 def check_drop_path_rate(rate):
@@ -355,6 +356,10 @@ class ResNet(BaseBackbone):
 
     def stem_modules(self):
         return [self.stem] if self.deep_stem else [self.conv1, self.norm1]
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """mmpretrain's layer-wise learning-rate decay (see `layer_decay.py`)."""
+        return resnet_layer_depth(self.stage_blocks, param_name, prefix)
 
     def init_weights(self):
         super().init_weights()
