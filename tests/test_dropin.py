@@ -1,7 +1,7 @@
-"""Plain names through `mmresfamily.integrations.*` accept what mmdet's, mmseg's and mmpretrain's own
-backbone classes accept (their unit tests' argument spellings, their stock configs) and give the
-outputs those tests check; where a toolbox's defaults differ from ours, its plain names keep its
-defaults (docs/differences.md)."""
+"""Plain names through `mmresfamily.integrations.*` accept what mmdet's, mmseg's and
+mmpretrain's own backbone classes accept (their unit tests' argument spellings, their stock
+configs) and give the outputs those tests check; where a toolbox's defaults differ from ours, its
+plain names keep its defaults (docs/differences.md)."""
 import importlib
 import importlib.util
 import sys
