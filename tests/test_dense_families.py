@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from mmresfamily.registry import MODELS
@@ -115,24 +116,38 @@ def test_outputs_match_feature_info(cfg):
         [model.feature_info[3]['num_chs'], model.feature_info[1]['num_chs']]
 
 
+DILATABLE = [dict(type='DPN', arch='68'), dict(type='DenseNet', arch=121),
+             dict(type='HarDNet', arch='68'), dict(type='HarDNet', arch='39DS')]
+
+
 @pytest.mark.parametrize('kwargs,strides', [
     (dict(output_stride=8), (4, 8, 8, 8)),
     (dict(output_stride=16), (4, 8, 16, 16)),
     (dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4)), (4, 8, 8, 8)),
 ])
-def test_dpn_dilated_output_stride(kwargs, strides):
-    """Segmentation DPN: stride-8/16 features, and the stride-32 weights load unchanged."""
-    plain = MODELS.build(dict(type='mmresfamily.DPN', arch='68'))
-    dilated = MODELS.build(dict(type='mmresfamily.DPN', arch='68', **kwargs)).eval()
+@pytest.mark.parametrize('cfg', DILATABLE, ids=[f'{c["type"]}-{c["arch"]}' for c in DILATABLE])
+def test_dilated_output_stride(cfg, kwargs, strides):
+    """Segmentation features at stride 8/16: the stride-32 weights load unchanged, the stages
+    before the first dilated one give the stride-32 model's features, and the resolution given
+    up by the strides comes back as dilation of the 3x3 convs."""
+    cfg = dict(cfg, type='mmresfamily.' + cfg['type'])
+    plain = randomize_(MODELS.build(cfg)).eval()
+    dilated = MODELS.build(dict(cfg, **kwargs)).eval()
     dilated.load_state_dict(plain.state_dict(), strict=True)
     assert tuple(i['reduction'] for i in dilated.feature_info) == strides
+    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        outs = dilated(torch.randn(1, 3, 64, 64))
+        expected, outs = plain(x), dilated(x)
     assert [64 // o.shape[-1] for o in outs] == list(strides)
     assert [o.shape[1] for o in outs] == [i['num_chs'] for i in plain.feature_info]
-    # the resolution given up by the strides comes back as dilation of the 3x3 convs
-    dilations = [m.dilation[0] for n, m in dilated.named_modules() if n.endswith('c3x3_b.conv')]
-    assert max(dilations) == 32 // strides[-1]
+    # the stages before the first dilated one run at their stride-32 resolution
+    shared = sum(s == i['reduction'] for s, i in zip(strides, plain.feature_info))
+    assert shared >= 2
+    for e, o in zip(expected[:shared], outs[:shared]):
+        torch.testing.assert_close(o, e)
+    convs = [m for m in getattr(dilated, dilated.stage_names[-1]).modules()
+             if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) and m.stride == (1, 1)]
+    assert max(m.dilation[0] for m in convs) == 32 // strides[-1]
 
 
 def test_scoped_names_build_from_mmseg_scope():
@@ -159,8 +174,8 @@ def build(type_, **kwargs):
     ('DenseNet', dict(arch=dict(growth_rate=32)),
      r'arch dict needs keys growth_rate, depths and optionally init_channels; '
      r"got \['growth_rate'\]"),
-    ('DenseNet', dict(arch=dict(growth_rate=8, depths=(2, 2))),
-     r'arch depths must have at least num_stages=4 entries'),
+    ('DenseNet', dict(arch=dict(growth_rate=8, depths=(2, 2)), num_stages=3),
+     r'arch depths must have at least num_stages=3 entries; got \(2, 2\)'),
     ('DenseNet', dict(bn_size=0), r'bn_size must be a positive int; got 0'),
     ('DenseNet', dict(compression=1.5), r'compression must be in \(0, 1\]; got 1.5'),
     ('DenseNet', dict(drop_rate=1.0), r'drop_rate must be in \[0, 1\); got 1.0'),

@@ -37,7 +37,8 @@ FAMILIES = {
 D8_ARGS = dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), contract_dilation=True)
 D8 = {'ResNet': D8_ARGS, 'ResNetV1d': D8_ARGS, 'ResNeXt': D8_ARGS, 'ResNeSt': D8_ARGS,
       'Res2Net': D8_ARGS, 'PreResNet': D8_ARGS, 'RedNet': D8_ARGS, 'DCDCResNet': D8_ARGS,
-      'DPN': dict(output_stride=8)}
+      'DPN': dict(output_stride=8), 'DenseNet': dict(output_stride=8),
+      'HarDNet': dict(output_stride=8)}
 # norm settings a family's published weights were trained with (DPN: BN eps 1e-3)
 NORM_EXTRA = {'DPN': dict(eps=1e-3)}
 

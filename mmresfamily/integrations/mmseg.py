@@ -4,4 +4,14 @@ from mmseg.registry import MODELS
 
 from . import override_backbones
 
-OVERRIDDEN = override_backbones(MODELS)
+# mmseg's own defaults where ours differ (its stem is 64 wide whatever base_channels says)
+_RESNET = dict(stem_channels=64)
+TOOLBOX_DEFAULTS = {
+    'ResNet': _RESNET,
+    'ResNetV1c': _RESNET,
+    'ResNetV1d': _RESNET,
+    'ResNeXt': dict(_RESNET, groups=1),
+    'ResNeSt': _RESNET,
+}
+
+OVERRIDDEN = override_backbones(MODELS, TOOLBOX_DEFAULTS)

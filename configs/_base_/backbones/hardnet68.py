@@ -12,6 +12,7 @@ backbone_det = dict(
     norm_cfg=dict(type='BN', requires_grad=True), norm_eval=True)
 backbone_seg = dict(backbone_det, frozen_stages=-1, norm_eval=False,
                     norm_cfg=dict(type='SyncBN', requires_grad=True))
+backbone_seg_d8 = dict(backbone_seg, output_stride=8)
 channels = [128, 320, 640, 1024]
 channels_c3 = 640
 channels_c4 = 1024

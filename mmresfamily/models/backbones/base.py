@@ -5,6 +5,8 @@ on: argument checks with clear messages, `out_indices` -> tuple of features, `ou
 timm-style `feature_info`, mmdet semantics for `frozen_stages` and `norm_eval`, `init_cfg` with the
 deprecated `pretrained` shortcut, and an input check at forward.
 """
+import itertools
+import operator
 import warnings
 from typing import List, Optional, Sequence, Tuple
 
@@ -38,6 +40,56 @@ def check_stage_tuple(name: str, value, num_stages: int) -> tuple:
         raise ValueError(f'{name} must have one entry per stage (num_stages={num_stages}); '
                          f'got {len(value)}: {value!r}')
     return value
+
+
+# output stride -> (strides, dilations) of four stages (mmseg's dilated-backbone recipe)
+OUTPUT_STRIDES = {
+    32: ((1, 2, 2, 2), (1, 1, 1, 1)),
+    16: ((1, 2, 2, 1), (1, 1, 1, 2)),
+    8: ((1, 2, 1, 1), (1, 1, 2, 4)),
+}
+
+
+def resolve_strides(output_stride, strides, dilations, num_stages: int,
+                    first_stage_strides: bool = True) -> Tuple[tuple, tuple]:
+    """Per-stage (strides, dilations) for the dense families: given, or set by `output_stride`
+    (8/16/32, four stages), or the classification default (stride 2 from the second stage on,
+    no dilation). `first_stage_strides=False` where stage 1 has no downsampling layer."""
+    if output_stride is not None:
+        check_choice('output_stride', output_stride, tuple(OUTPUT_STRIDES))
+        if num_stages != 4 or strides is not None or dilations is not None:
+            raise ValueError('output_stride sets strides and dilations of the 4 stages: '
+                             'give either output_stride or strides/dilations, not both')
+        return OUTPUT_STRIDES[output_stride]
+    strides = (1, ) + (2, ) * (num_stages - 1) if strides is None else strides
+    dilations = (1, ) * num_stages if dilations is None else dilations
+    strides = check_stage_tuple('strides', strides, num_stages)
+    dilations = check_stage_tuple('dilations', dilations, num_stages)
+    for s in strides:
+        check_choice('strides entries', s, (1, 2))
+    if strides[0] != 1 and not first_stage_strides:
+        raise ValueError(f'strides[0] must be 1: stage 1 has no downsampling layer of its own; '
+                         f'got {strides!r}')
+    for d in dilations:
+        if not isinstance(d, int) or d < 1:
+            raise ValueError(f'dilations entries must be positive ints; got {dilations!r}')
+    return strides, dilations
+
+
+def stage_reductions(strides, stem_reduction: int = 4) -> List[int]:
+    """Each stage's output stride: the stem's times every stage stride so far."""
+    return list(itertools.accumulate(strides, operator.mul, initial=stem_reduction))[1:]
+
+
+def resolve_alias(name: str, value, default, alias: str, alias_value):
+    """One argument that another toolbox spells differently (`alias`, None when not given):
+    either spelling works; both, with different values, are refused."""
+    if alias_value is None:
+        return value
+    if value != default and value != alias_value:
+        raise ValueError(f'{name} and {alias} are one argument (two spellings); give one of '
+                         f'them; got {name}={value!r}, {alias}={alias_value!r}')
+    return alias_value
 
 
 class BaseBackbone(BaseModule):

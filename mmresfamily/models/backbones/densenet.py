@@ -5,8 +5,11 @@ to `bn_size * growth_rate` channels, norm-relu-3x3 conv to `growth_rate`); trans
 (norm-relu-1x1 conv-2x2 avg pool) compress the channels by `compression` and halve the
 resolution. Stage i is [transition i-1 +] dense block i, so its output is the block's
 concatenation before the next transition (the dense-prediction tap at stride 4/8/16/32); the last
-stage ends with the final norm + relu. Key names follow torchvision/timm inside blocks
-(`denselayer1.norm1`, `transition.conv`), so conversion is a rename of the containers.
+stage ends with the final norm + relu. For segmentation, a stage with stride 1 keeps its
+transition's 1x1 conv but not its pooling, and `dilations` widen its dense layers' 3x3 convs
+(`output_stride=8`: the d8 features of mmseg's dilated ResNets). Key names follow
+torchvision/timm inside blocks (`denselayer1.norm1`, `transition.conv`), so conversion is a
+rename of the containers.
 """
 from collections import OrderedDict
 
@@ -19,20 +22,21 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, check_stage_tuple
+from .base import (BaseBackbone, check_stage_tuple, resolve_alias, resolve_strides,
+                   stage_reductions)
 
 
 class DenseLayer(nn.Module):
     """cat(inputs) -> norm1-relu-conv1(1x1) -> norm2-relu-conv2(3x3) [-> dropout]."""
 
     def __init__(self, in_channels, growth_rate, bn_size, drop_rate=0., with_cp=False,
-                 conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None):
+                 conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None, dilation=1):
         super().__init__()
         mid = bn_size * growth_rate
         self.norm1 = build_norm_layer(norm_cfg, in_channels)[1]
         self.conv1 = build_conv_layer(conv_cfg, in_channels, mid, 1, bias=False)
         self.norm2 = build_norm_layer(norm_cfg, mid)[1]
-        self.conv2 = build_conv3x3(conv_cfg, dcn, mid, growth_rate)
+        self.conv2 = build_conv3x3(conv_cfg, dcn, mid, growth_rate, dilation=dilation)
         self.drop_rate = drop_rate
         self.with_cp = with_cp
 
@@ -69,14 +73,15 @@ class DenseBlock(nn.ModuleDict):
 
 
 class Transition(nn.Sequential):
-    """norm-relu-1x1 conv (compression) - 2x2 average pool."""
+    """norm-relu-1x1 conv (compression) - 2x2 average pool (none at stride 1)."""
 
-    def __init__(self, in_channels, out_channels, conv_cfg=None, norm_cfg=dict(type='BN')):
+    def __init__(self, in_channels, out_channels, conv_cfg=None, norm_cfg=dict(type='BN'),
+                 stride=2):
         super().__init__(OrderedDict([
             ('norm', build_norm_layer(norm_cfg, in_channels)[1]),
             ('relu', nn.ReLU(inplace=True)),
             ('conv', build_conv_layer(conv_cfg, in_channels, out_channels, 1, bias=False)),
-            ('pool', nn.AvgPool2d(kernel_size=2, stride=2)),
+            ('pool', nn.AvgPool2d(kernel_size=2, stride=2) if stride == 2 else nn.Identity()),
         ]))
 
 
@@ -85,14 +90,22 @@ class DenseNet(BaseBackbone):
     """DenseNet-BC 121/169/201/161/264 with mmdet-style options.
 
     Args:
-        arch (int | dict): a depth of `arch_settings` or a dict with `growth_rate`, `depths`
-            (layers per dense block) and optionally `init_channels` (default 2 x growth_rate).
+        arch (int | str | dict): a depth of `arch_settings` or a dict with `growth_rate`,
+            `depths` (layers per dense block, any number of blocks) and optionally
+            `init_channels` (default 2 x growth_rate).
+        num_stages (int, optional): dense blocks to build; None builds every block of the arch.
         bn_size (int): bottleneck width of a dense layer, in multiples of growth_rate.
         drop_rate (float): dropout after every dense layer (training only).
-        compression (float): fraction of channels a transition keeps.
-        with_cp (bool): checkpoint every dense layer ("memory-efficient" DenseNet).
+        compression (float): fraction of channels a transition keeps (mmpretrain:
+            `compression_factor`).
+        with_cp (bool): checkpoint every dense layer ("memory-efficient" DenseNet; mmpretrain:
+            `memory_efficient`).
         dcn, stage_with_dcn: deformable 3x3 convs in the dense layers of the chosen stages.
-    The other arguments are those of `BaseBackbone` / mmdet's ResNet.
+        strides, dilations: per stage (stage 1 cannot stride); `output_stride` (8/16/32) sets
+            both the mmseg way.
+        act_cfg: mmpretrain's argument; only ReLU, the activation of every DenseNet.
+    The other arguments are those of `BaseBackbone` / mmdet's ResNet; out_indices=None emits
+    every stage.
     """
     arch_settings = {
         121: dict(growth_rate=32, depths=(6, 12, 24, 16), init_channels=64),
@@ -102,14 +115,30 @@ class DenseNet(BaseBackbone):
         264: dict(growth_rate=32, depths=(6, 12, 64, 48), init_channels=64),
     }
 
-    def __init__(self, arch=121, in_channels=3, num_stages=4, out_indices=(0, 1, 2, 3),
+    def __init__(self, arch=121, in_channels=3, num_stages=None, out_indices=None,
                  bn_size=4, drop_rate=0., compression=0.5, frozen_stages=-1, conv_cfg=None,
                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
-                 stage_with_dcn=(False, False, False, False), with_cp=False, pretrained=None,
-                 init_cfg=None):
-        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
-                         pretrained, init_cfg)
+                 stage_with_dcn=None, with_cp=False, strides=None, dilations=None,
+                 output_stride=None, memory_efficient=None, compression_factor=None,
+                 act_cfg=None, pretrained=None, init_cfg=None):
         arch = self.resolve_arch(arch)
+        # per-stage defaults follow the arch: every dense block, every stage out, no DCN
+        num_stages = len(arch['depths']) if num_stages is None else num_stages
+        if num_stages > len(arch['depths']):
+            raise ValueError(f'arch depths must have at least num_stages={num_stages} '
+                             f'entries; got {arch["depths"]!r}')
+        out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
+        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
+        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
+                         pretrained, init_cfg, max_stages=len(arch['depths']))
+        with_cp = resolve_alias('with_cp', with_cp, False, 'memory_efficient', memory_efficient)
+        compression = resolve_alias('compression', compression, 0.5, 'compression_factor',
+                                    compression_factor)
+        if act_cfg is not None and dict(act_cfg).get('type') != 'ReLU':
+            raise ValueError(f'act_cfg must be None or ReLU (DenseNet\'s activation, as in '
+                             f'torchvision, timm and mmpretrain\'s default); got {act_cfg!r}')
+        strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages,
+                                             first_stage_strides=False)
         if not isinstance(bn_size, int) or bn_size < 1:
             raise ValueError(f'bn_size must be a positive int; got {bn_size!r}')
         if not 0 <= drop_rate < 1:
@@ -127,18 +156,18 @@ class DenseNet(BaseBackbone):
         self.norm0 = build_norm_layer(norm_cfg, self.init_channels)[1]
         self.pool0 = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
-        channels, stage_channels, reductions = self.init_channels, [], []
+        channels, stage_channels = self.init_channels, []
         for i, num_layers in enumerate(self.depths):
             stage = nn.Sequential()
             if i > 0:  # the previous block's transition opens this stage (as a downsample)
                 compressed = int(channels * compression)
                 stage.add_module('transition', Transition(channels, compressed, conv_cfg,
-                                                          norm_cfg))
+                                                          norm_cfg, stride=strides[i]))
                 channels = compressed
             stage.add_module('block', DenseBlock(
                 num_layers, channels, self.growth_rate, bn_size=bn_size, drop_rate=drop_rate,
                 with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                dcn=dcn if stage_with_dcn[i] else None))
+                dcn=dcn if stage_with_dcn[i] else None, dilation=dilations[i]))
             channels += num_layers * self.growth_rate
             if i == len(self.depths) - 1:  # the classifier's final norm closes the last stage
                 stage.add_module('norm', build_norm_layer(norm_cfg, channels)[1])
@@ -147,30 +176,26 @@ class DenseNet(BaseBackbone):
             self.add_module(name, stage)
             self.stage_names.append(name)
             stage_channels.append(channels)
-            reductions.append(4 * 2**i)
-        self.set_feature_info(stage_channels, reductions)
+        self.set_feature_info(stage_channels, stage_reductions(strides))
         self._freeze_stages()
 
-    def resolve_arch(self, arch) -> dict:
+    @classmethod
+    def resolve_arch(cls, arch) -> dict:
         if isinstance(arch, dict):
             missing = {'growth_rate', 'depths'} - set(arch)
             unknown = set(arch) - {'growth_rate', 'depths', 'init_channels'}
             if missing or unknown:
                 raise ValueError(f'arch dict needs keys growth_rate, depths and optionally '
                                  f'init_channels; got {sorted(arch)}')
-            depths = tuple(arch['depths'])
-            if len(depths) < self.num_stages:
-                raise ValueError(f'arch depths must have at least num_stages='
-                                 f'{self.num_stages} entries; got {depths!r}')
-            return dict(arch, depths=depths,
+            return dict(arch, depths=tuple(arch['depths']),
                         init_channels=arch.get('init_channels', 2 * arch['growth_rate']))
         if isinstance(arch, str) and arch.isdigit():
             arch = int(arch)
-        if arch not in self.arch_settings:
-            allowed = ', '.join(str(a) for a in self.arch_settings)
+        if arch not in cls.arch_settings:
+            allowed = ', '.join(str(a) for a in cls.arch_settings)
             raise ValueError(f'arch must be one of {allowed} or a dict(growth_rate=..., '
                              f'depths=..., init_channels=...); got {arch!r}')
-        return self.arch_settings[arch]
+        return cls.arch_settings[arch]
 
     def forward_stem(self, x):
         return self.pool0(F.relu(self.norm0(self.conv0(x)), inplace=True))

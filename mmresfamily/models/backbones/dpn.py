@@ -17,14 +17,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, check_choice, check_stage_tuple
-
-# output stride -> (strides, dilations) of the four stages (mmseg's dilated-backbone recipe)
-OUTPUT_STRIDES = {
-    32: ((1, 2, 2, 2), (1, 1, 1, 1)),
-    16: ((1, 2, 2, 1), (1, 1, 1, 2)),
-    8: ((1, 2, 1, 1), (1, 1, 2, 4)),
-}
+from .base import BaseBackbone, check_stage_tuple, resolve_strides, stage_reductions
 
 
 class NormActConv(nn.Sequential):
@@ -118,28 +111,17 @@ class DPN(BaseBackbone):
                     small=False, num_init_features=128, b=False),
     }
 
-    def __init__(self, arch='92', in_channels=3, num_stages=4, strides=(1, 2, 2, 2),
-                 dilations=(1, 1, 1, 1), output_stride=None, out_indices=(0, 1, 2, 3),
-                 frozen_stages=-1, conv_cfg=None,
+    def __init__(self, arch='92', in_channels=3, num_stages=4, strides=None, dilations=None,
+                 output_stride=None, out_indices=None, frozen_stages=-1, conv_cfg=None,
                  norm_cfg=dict(type='BN', eps=1e-3, requires_grad=True), norm_eval=False,
-                 dcn=None, stage_with_dcn=(False, False, False, False), with_cp=False,
-                 pretrained=None, init_cfg=None):
+                 dcn=None, stage_with_dcn=None, with_cp=False, pretrained=None, init_cfg=None):
+        # per-stage defaults follow num_stages: every stage out, no DCN
+        out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
+        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
         super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
                          pretrained, init_cfg)
         arch = self.resolve_arch(arch)
-        if output_stride is not None:
-            check_choice('output_stride', output_stride, tuple(OUTPUT_STRIDES))
-            if num_stages != 4 or tuple(strides) != (1, 2, 2, 2) or tuple(dilations) != (1, ) * 4:
-                raise ValueError('output_stride sets strides and dilations of the 4 stages: '
-                                 'give either output_stride or strides/dilations, not both')
-            strides, dilations = OUTPUT_STRIDES[output_stride]
-        strides = check_stage_tuple('strides', strides, num_stages)
-        dilations = check_stage_tuple('dilations', dilations, num_stages)
-        for s in strides:
-            check_choice('strides entries', s, (1, 2))
-        for d in dilations:
-            if not isinstance(d, int) or d < 1:
-                raise ValueError(f'dilations entries must be positive ints; got {dilations!r}')
+        strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages)
         stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
         self.arch = arch
         self.strides, self.dilations = strides, dilations
@@ -156,7 +138,7 @@ class DPN(BaseBackbone):
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
         width_factor = 1 if arch['small'] else 4
-        channels, stage_channels, reductions, reduction = stem_channels, [], [], 4
+        channels, stage_channels = stem_channels, []
         for i in range(num_stages):
             base = 64 * 2**i
             residual_width, bottleneck = base * width_factor, arch['k_r'] * base // 64
@@ -172,10 +154,8 @@ class DPN(BaseBackbone):
             name = f'stage{i + 1}'
             self.add_module(name, nn.Sequential(*blocks))
             self.stage_names.append(name)
-            reduction *= strides[i]
             stage_channels.append(channels)
-            reductions.append(reduction)
-        self.set_feature_info(stage_channels, reductions)
+        self.set_feature_info(stage_channels, stage_reductions(strides))
         self._freeze_stages()
 
     def resolve_arch(self, arch) -> dict:

@@ -6,7 +6,10 @@ are wide. The block outputs the odd layers and the last one, concatenated. Every
 Conv-BN-ReLU6; the depth-wise variants (39DS, 68DS) replace 3x3 convs by 1x1 conv + depth-wise
 3x3 (BN, no activation) and max pools by depth-wise strided convs. Each block is followed by a
 1x1 "transition" conv; a stage gathers the blocks run at one resolution and emits the last
-transition's output (strides 4/8/16/32), before the next downsampling.
+transition's output (strides 4/8/16/32), before the next downsampling. For segmentation, a stage
+with stride 1 skips its downsampling max pool (the DS variants' depth-wise conv keeps its
+weights, at stride 1 and the previous stage's dilation) and `dilations` widen its 3x3 convs
+(`output_stride=8`: d8 features).
 """
 from collections import OrderedDict
 
@@ -18,16 +21,16 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, check_stage_tuple
+from .base import BaseBackbone, check_stage_tuple, resolve_strides, stage_reductions
 
 
 class ConvLayer(nn.Sequential):
     """conv (padding k//2) - norm - ReLU6; a 3x3 conv may be deformable (`dcn`)."""
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, conv_cfg=None,
-                 norm_cfg=dict(type='BN'), dcn=None):
+                 norm_cfg=dict(type='BN'), dcn=None, dilation=1):
         if kernel_size == 3:
-            conv = build_conv3x3(conv_cfg, dcn, in_channels, out_channels, stride)
+            conv = build_conv3x3(conv_cfg, dcn, in_channels, out_channels, stride, dilation)
         else:
             conv = build_conv_layer(conv_cfg, in_channels, out_channels, kernel_size,
                                     stride=stride, padding=kernel_size // 2, bias=False)
@@ -39,9 +42,10 @@ class ConvLayer(nn.Sequential):
 class DWConvLayer(nn.Sequential):
     """depth-wise 3x3 conv - norm (no activation, as in the reference)."""
 
-    def __init__(self, channels, stride=1, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None):
+    def __init__(self, channels, stride=1, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None,
+                 dilation=1):
         super().__init__(OrderedDict([
-            ('dwconv', build_conv3x3(conv_cfg, dcn, channels, channels, stride,
+            ('dwconv', build_conv3x3(conv_cfg, dcn, channels, channels, stride, dilation,
                                      groups=channels)),
             ('norm', build_norm_layer(norm_cfg, channels)[1])]))
 
@@ -50,12 +54,12 @@ class CombConvLayer(nn.Sequential):
     """The depth-wise variants' layer: 1x1 ConvLayer then a depth-wise 3x3."""
 
     def __init__(self, in_channels, out_channels, conv_cfg=None, norm_cfg=dict(type='BN'),
-                 dcn=None):
+                 dcn=None, dilation=1):
         super().__init__(OrderedDict([
             ('layer1', ConvLayer(in_channels, out_channels, 1, conv_cfg=conv_cfg,
                                  norm_cfg=norm_cfg)),
             ('layer2', DWConvLayer(out_channels, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                                   dcn=dcn))]))
+                                   dcn=dcn, dilation=dilation))]))
 
 
 def harmonic_links(layer: int, base_channels: int, growth_rate: int, grmul: float):
@@ -73,7 +77,7 @@ class HarDBlock(nn.Module):
     """Harmonic dense block; output = cat(odd layers, last layer)."""
 
     def __init__(self, in_channels, growth_rate, grmul, num_layers, depthwise=False,
-                 with_cp=False, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None):
+                 with_cp=False, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None, dilation=1):
         super().__init__()
         self.links, self.with_cp, self.out_channels = [], with_cp, 0
         layers = []
@@ -81,7 +85,8 @@ class HarDBlock(nn.Module):
             cout, cin, links = harmonic_links(i, in_channels, growth_rate, grmul)
             self.links.append(links)
             layer_cls = CombConvLayer if depthwise else ConvLayer
-            layers.append(layer_cls(cin, cout, conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn))
+            layers.append(layer_cls(cin, cout, conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn,
+                                    dilation=dilation))
             if i % 2 == 1 or i == num_layers:
                 self.out_channels += cout
         self.layers = nn.ModuleList(layers)
@@ -115,7 +120,10 @@ class HarDNet(BaseBackbone):
         dcn, stage_with_dcn: deformable 3x3 convs (depth-wise ones for the DS variants) in the
             harmonic blocks of the chosen stages.
         with_cp: checkpoint every harmonic layer.
-    The other arguments are those of `BaseBackbone` / mmdet's ResNet.
+        strides, dilations: per stage (stage 1 cannot stride); `output_stride` (8/16/32) sets
+            both the mmseg way.
+    The other arguments are those of `BaseBackbone` / mmdet's ResNet; out_indices=None emits
+    every stage.
     """
     # first_ch, ch_list (transition widths), grmul, gr (growth), n_layers, down_samp, depthwise
     arch_settings = {
@@ -133,13 +141,18 @@ class HarDNet(BaseBackbone):
                    down_samp=(1, 0, 1, 0, 1, 0), depthwise=False, drop_rate=0.1),
     }
 
-    def __init__(self, arch='68', in_channels=3, num_stages=4, out_indices=(0, 1, 2, 3),
+    def __init__(self, arch='68', in_channels=3, num_stages=4, out_indices=None,
                  drop_rate=None, frozen_stages=-1, conv_cfg=None,
                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
-                 stage_with_dcn=(False, False, False, False), with_cp=False, pretrained=None,
-                 init_cfg=None):
+                 stage_with_dcn=None, with_cp=False, strides=None, dilations=None,
+                 output_stride=None, pretrained=None, init_cfg=None):
+        # per-stage defaults follow num_stages: every stage out, no DCN
+        out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
+        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
         super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
                          pretrained, init_cfg)
+        strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages,
+                                             first_stage_strides=False)
         if isinstance(arch, int):
             arch = str(arch)
         if arch not in self.arch_settings:
@@ -175,13 +188,14 @@ class HarDNet(BaseBackbone):
         for s, blocks in enumerate(stage_blocks[:num_stages]):
             stage = nn.Sequential()
             if s > 0:
+                # its input has the previous stage's resolution, hence that stage's dilation
                 stage.add_module('downsample', self.make_downsample(
                     channels, in_stem=False, dcn=dcn if stage_with_dcn[s] else None,
-                    **conv_kw))
+                    stride=strides[s], dilation=dilations[s - 1], **conv_kw))
             for k, b in enumerate(blocks):
                 block = HarDBlock(channels, cfg['gr'][b], cfg['grmul'], cfg['n_layers'][b],
                                   depthwise, with_cp, dcn=dcn if stage_with_dcn[s] else None,
-                                  **conv_kw)
+                                  dilation=dilations[s], **conv_kw)
                 stage.add_module(f'block{k + 1}', block)
                 if b == last_block and drop_rate > 0:
                     stage.add_module('drop', nn.Dropout(drop_rate))
@@ -192,16 +206,19 @@ class HarDNet(BaseBackbone):
             self.add_module(name, stage)
             self.stage_names.append(name)
             stage_channels.append(channels)
-        self.set_feature_info(stage_channels, [4 * 2**s for s in range(num_stages)])
+        self.set_feature_info(stage_channels, stage_reductions(strides))
         self._freeze_stages()
 
-    def make_downsample(self, channels, in_stem, conv_cfg, norm_cfg, dcn=None):
-        """Stride 2: 3x3 max pool in the stem / 2x2 between stages, or depth-wise conv (DS)."""
+    def make_downsample(self, channels, in_stem, conv_cfg, norm_cfg, dcn=None, stride=2,
+                        dilation=1):
+        """3x3 max pool in the stem / 2x2 between stages (none at stride 1), or a depth-wise
+        conv (DS)."""
         if self.depthwise:
-            return DWConvLayer(channels, stride=2, conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn)
+            return DWConvLayer(channels, stride=stride, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                               dcn=dcn, dilation=dilation)
         if in_stem:
             return MaxPool2d(kernel_size=3, stride=2, padding=1)
-        return MaxPool2d(kernel_size=2, stride=2)
+        return MaxPool2d(kernel_size=2, stride=2) if stride == 2 else nn.Identity()
 
     def forward_stem(self, x):
         return self.stem(x)

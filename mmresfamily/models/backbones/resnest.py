@@ -3,6 +3,7 @@ import torch.nn as nn
 
 from ...registry import MODELS
 from ..layers.split_attention import SplitAttentionConv2d
+from .base import resolve_alias
 from .resnet import Bottleneck, ResNetV1d
 
 
@@ -36,6 +37,7 @@ class ResNeSt(ResNetV1d):
     """ResNeSt-14/26/50/101/152/200/269 (deep stem + avg-down shortcuts, as published).
 
     `stem_channels` defaults to the published width: 64 up to depth 50, 128 from 101 on.
+    `width_per_group` is mmpretrain's name for `base_width`.
     """
     arch_settings = {
         14: (ResNeStBottleneck, (1, 1, 1, 1)),
@@ -48,8 +50,10 @@ class ResNeSt(ResNetV1d):
     }
 
     def __init__(self, depth, groups=1, base_width=4, radix=2, reduction_factor=4,
-                 avg_down_stride=True, stem_channels=None, **kwargs):
-        self.groups, self.base_width = groups, base_width
+                 avg_down_stride=True, stem_channels=None, width_per_group=None, **kwargs):
+        self.groups = groups
+        self.base_width = resolve_alias('base_width', base_width, 4, 'width_per_group',
+                                        width_per_group)
         self.radix, self.reduction_factor = radix, reduction_factor
         self.avg_down_stride = avg_down_stride
         if stem_channels is None:

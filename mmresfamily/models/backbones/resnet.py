@@ -3,17 +3,26 @@
 Key names follow mmdet/torchvision (`conv1`, `bn1`, `layer1.0.conv2`, `downsample.0`, deep stem
 `stem.0..7`), so their checkpoints load unchanged.
 """
+import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule, Sequential, constant_init
 
 from ...registry import MODELS
-from ..layers.builders import (build_conv3x3, build_stage_plugins, forward_plugins,
-                               make_plugin_layers)
+from ..layers.builders import (build_conv3x3, build_stage_plugins, check_plugins,
+                               forward_plugins, make_plugin_layers)
 from ..layers.highway import HighwayGate
 from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone, check_choice, check_stage_tuple
+from .layer_decay import resnet_layer_depth
+
+
+def check_drop_path_rate(rate):
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise ValueError(f'drop_path_rate must be a number in [0, 1); got {rate!r}')
+    return rate
 
 
 class ResBlock(BaseModule):
@@ -21,7 +30,9 @@ class ResBlock(BaseModule):
 
     Subclasses build their layers and implement `residual(x)`; `merge` adds the residual branch
     to the shortcut, or gates the two with a Highway gate when `highway=True` (no gate, no cost,
-    when off).
+    when off). `drop_path_rate` drops the residual branch per sample in training (stochastic
+    depth, as mmpretrain); `expansion` overrides the class's output/bottleneck width ratio
+    (mmpretrain's wide ResNets).
     """
     expansion = 1
     act_after_merge = True  # post-activation (v1); pre-activation blocks set False
@@ -29,14 +40,15 @@ class ResBlock(BaseModule):
 
     def __init__(self, inplanes, planes, stride=1, dilation=1, downsample=None, style='pytorch',
                  with_cp=False, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None, plugins=None,
-                 highway=False, init_cfg=None):
+                 highway=False, drop_path_rate=0., expansion=None, init_cfg=None):
         super().__init__(init_cfg)
         check_choice('style', style, ('pytorch', 'caffe'))
+        self.expansion = self.check_expansion(expansion)
         self.inplanes, self.planes = inplanes, planes
         self.stride, self.dilation = stride, dilation
         self.style, self.with_cp = style, with_cp
         self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
-        self.dcn, self.plugins = dcn, list(plugins or [])
+        self.dcn, self.plugins = dcn, check_plugins(plugins)
         # pytorch style strides the 3x3 conv, caffe style the first 1x1
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
         self.downsample = downsample
@@ -44,6 +56,17 @@ class ResBlock(BaseModule):
         self.highway = highway
         if highway:
             self.highway_gate = HighwayGate(planes * self.expansion)
+        check_drop_path_rate(drop_path_rate)
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else None
+
+    @classmethod
+    def check_expansion(cls, expansion):
+        """The ratio of output to bottleneck width: the class's own when None."""
+        if expansion is None:
+            return cls.expansion
+        if not isinstance(expansion, int) or isinstance(expansion, bool) or expansion < 1:
+            raise ValueError(f'expansion must be a positive int or None; got {expansion!r}')
+        return expansion
 
     @classmethod
     def make_downsample(cls, inplanes, outplanes, stride, avg_down, conv_cfg, norm_cfg):
@@ -77,6 +100,8 @@ class ResBlock(BaseModule):
         raise NotImplementedError
 
     def merge(self, out, identity):
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         if self.highway:
             return self.highway_gate(out, identity)
         # in place, as mmdet and timm: the branch output is not needed for its own backward
@@ -98,6 +123,13 @@ class ResBlock(BaseModule):
 
 class BasicBlock(ResBlock):
     expansion = 1
+
+    @classmethod
+    def check_expansion(cls, expansion):
+        if expansion not in (None, 1):
+            raise ValueError(f'expansion must be 1 (or None) for BasicBlock (ResNet-18/34): it '
+                             f'has no bottleneck to widen; got {expansion!r}')
+        return 1
 
     def __init__(self, inplanes, planes, **kwargs):
         super().__init__(inplanes, planes, **kwargs)
@@ -175,13 +207,15 @@ class ResLayer(Sequential):
     """One stage: `num_blocks` blocks, the first one strided and projecting the shortcut.
 
     `contract_dilation` halves the first block's dilation and `multi_grid` gives each block its
-    own dilation (mmseg D8 semantics).
+    own dilation (mmseg D8 semantics). `drop_path_rate` is one rate for every block or one per
+    block.
     """
 
     def __init__(self, block, inplanes, planes, num_blocks, stride=1, dilation=1, avg_down=False,
                  conv_cfg=None, norm_cfg=dict(type='BN'), contract_dilation=False,
-                 multi_grid=None, **block_kwargs):
-        outplanes = planes * block.expansion
+                 multi_grid=None, drop_path_rate=0., expansion=None, **block_kwargs):
+        expansion = block.check_expansion(expansion)
+        outplanes = planes * expansion
         downsample = None
         if stride != 1 or inplanes != outplanes:
             downsample = block.make_downsample(inplanes, outplanes, stride, avg_down, conv_cfg,
@@ -192,12 +226,18 @@ class ResLayer(Sequential):
         else:
             first = dilation // 2 if contract_dilation and dilation > 1 else dilation
             dilations = (first, ) + (dilation, ) * (num_blocks - 1)
+        rates = (tuple(drop_path_rate) if isinstance(drop_path_rate, (list, tuple))
+                 else (drop_path_rate, ) * num_blocks)
+        if len(rates) != num_blocks:
+            raise ValueError(f'drop_path_rate must be one rate or one per block '
+                             f'({num_blocks} blocks); got {drop_path_rate!r}')
         blocks = []
         for i in range(num_blocks):
             blocks.append(block(inplanes if i == 0 else outplanes, planes,
                                 stride=stride if i == 0 else 1, dilation=dilations[i],
                                 downsample=downsample if i == 0 else None, conv_cfg=conv_cfg,
-                                norm_cfg=norm_cfg, **block_kwargs))
+                                norm_cfg=norm_cfg, drop_path_rate=rates[i], expansion=expansion,
+                                **block_kwargs))
         super().__init__(*blocks)
 
 
@@ -205,9 +245,11 @@ class ResLayer(Sequential):
 class ResNet(BaseBackbone):
     """ResNet v1b (He et al. 2016, stride on the 3x3), with mmdet's options.
 
-    Args follow mmdet's ResNet; in addition `contract_dilation` / `multi_grid` (mmseg D8) and
-    `highway` (Highway-gated shortcuts in every block). Families pass their block arguments by
-    overriding `make_res_layer`.
+    Args follow mmdet's ResNet; in addition `contract_dilation` / `multi_grid` (mmseg D8),
+    `highway` (Highway-gated shortcuts in every block), and mmpretrain's `drop_path_rate`
+    (stochastic depth: per-block rates rise linearly from 0 to it over every block of the
+    depth's arch) and `expansion` (output / bottleneck width; e.g. 2 with base_channels=128 is
+    Wide ResNet-50-2). Families pass their block arguments by overriding `make_res_layer`.
     """
     arch_settings = {
         18: (BasicBlock, (2, 2, 2, 2)),
@@ -222,8 +264,8 @@ class ResNet(BaseBackbone):
                  deep_stem=False, avg_down=False, frozen_stages=-1, conv_cfg=None,
                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
                  stage_with_dcn=None, plugins=None, with_cp=False, zero_init_residual=True,
-                 contract_dilation=False, multi_grid=None, highway=False, pretrained=None,
-                 init_cfg=None):
+                 contract_dilation=False, multi_grid=None, highway=False, drop_path_rate=0.,
+                 expansion=None, pretrained=None, init_cfg=None):
         # per-stage defaults follow num_stages: (1, 2, 2, 2), no dilation, every stage out, no DCN
         strides = (1, 2, 2, 2)[:num_stages] if strides is None else strides
         dilations = (1, ) * num_stages if dilations is None else dilations
@@ -239,6 +281,7 @@ class ResNet(BaseBackbone):
         self.depth = depth
         self.block, stage_blocks = self.arch_settings[depth]
         self.stage_blocks = stage_blocks[:num_stages]
+        self.expansion = self.block.check_expansion(expansion)
         self.stem_channels = base_channels if stem_channels is None else stem_channels
         self.base_channels = base_channels
         self.style, self.deep_stem, self.avg_down = style, deep_stem, avg_down
@@ -247,10 +290,15 @@ class ResNet(BaseBackbone):
         self.dcn, self.stage_with_dcn = dcn, stage_with_dcn
 
         self.build_stem()
+        # mmpretrain's stochastic depth rule: spread over the whole arch, even when fewer
+        # stages are built (plain numbers, on the CPU whatever the default device)
+        drop_path_rates = torch.linspace(0, check_drop_path_rate(drop_path_rate),
+                                         sum(stage_blocks), device='cpu').tolist()
         inplanes = self.stem_channels
         channels, reductions, reduction = [], [], 4
         for i, num_blocks in enumerate(self.stage_blocks):
             planes = base_channels * 2**i
+            first_block = sum(self.stage_blocks[:i])
             layer = self.make_res_layer(
                 block=self.block, inplanes=inplanes, planes=planes, num_blocks=num_blocks,
                 stride=strides[i], dilation=dilations[i], avg_down=avg_down, style=style,
@@ -258,11 +306,12 @@ class ResNet(BaseBackbone):
                 dcn=dcn if stage_with_dcn[i] else None,
                 plugins=build_stage_plugins(plugins, i, num_stages),
                 contract_dilation=contract_dilation, highway=highway,
-                multi_grid=multi_grid if i == num_stages - 1 else None)
+                multi_grid=multi_grid if i == num_stages - 1 else None, expansion=self.expansion,
+                drop_path_rate=drop_path_rates[first_block:first_block + num_blocks])
             name = f'layer{i + 1}'
             self.add_module(name, layer)
             self.stage_names.append(name)
-            inplanes = planes * self.block.expansion
+            inplanes = planes * self.expansion
             reduction *= strides[i]
             channels.append(inplanes)
             reductions.append(reduction)
@@ -307,6 +356,10 @@ class ResNet(BaseBackbone):
 
     def stem_modules(self):
         return [self.stem] if self.deep_stem else [self.conv1, self.norm1]
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """mmpretrain's layer-wise learning-rate decay (see `layer_decay.py`)."""
+        return resnet_layer_depth(self.stage_blocks, param_name, prefix)
 
     def init_weights(self):
         super().init_weights()

@@ -1,5 +1,6 @@
 """ResNeXt (Xie et al. 2017): the ResNet bottleneck with a grouped 3x3 conv."""
 from ...registry import MODELS
+from .base import resolve_alias
 from .resnet import Bottleneck, ResNet
 
 
@@ -8,7 +9,8 @@ class ResNeXt(ResNet):
     """ResNeXt-50/101/152; `groups` x `base_width` is the "32x4d" of the names.
 
     Defaults are the common 32x4d (mmdet's class defaults to groups=1, which is a plain ResNet;
-    its configs always pass groups explicitly).
+    its configs always pass groups explicitly). `width_per_group` is mmpretrain's name for
+    `base_width`.
     """
     arch_settings = {
         50: (Bottleneck, (3, 4, 6, 3)),
@@ -16,8 +18,10 @@ class ResNeXt(ResNet):
         152: (Bottleneck, (3, 8, 36, 3)),
     }
 
-    def __init__(self, groups=32, base_width=4, **kwargs):
-        self.groups, self.base_width = groups, base_width
+    def __init__(self, groups=32, base_width=4, width_per_group=None, **kwargs):
+        self.groups = groups
+        self.base_width = resolve_alias('base_width', base_width, 4, 'width_per_group',
+                                        width_per_group)
         super().__init__(**kwargs)
 
     def make_res_layer(self, **kwargs):

@@ -37,17 +37,31 @@ def build_conv3x3(conv_cfg, dcn, in_channels, out_channels, stride=1, dilation=1
                             bias=False)
 
 
+def check_plugins(plugins) -> List[dict]:
+    """mmdet's plugin list: dicts with `cfg` (the layer config) and `position`, optionally
+    `stages` (one bool per stage) and `postfix` (inside `cfg`, as mmdet writes it, or beside it)."""
+    if plugins is None:
+        return []
+    if not isinstance(plugins, (list, tuple)):
+        raise TypeError(f'plugins must be a list of dicts like dict(cfg=dict(type=...), '
+                        f'position=...); got {type(plugins).__name__}: {plugins!r}')
+    for plugin in plugins:
+        if not isinstance(plugin, dict) or 'cfg' not in plugin or 'position' not in plugin:
+            raise ValueError(f'each plugin needs "cfg" and "position" keys, got {plugin!r}')
+        if not isinstance(plugin['cfg'], dict):
+            raise TypeError(f'plugin "cfg" must be a dict with a "type" key; got {plugin!r}')
+        if plugin['position'] not in PLUGIN_POSITIONS:
+            raise ValueError(f'plugin position must be one of {PLUGIN_POSITIONS}, '
+                             f'got {plugin["position"]!r}')
+    return list(plugins)
+
+
 def build_stage_plugins(plugins: Optional[Sequence[dict]], stage_idx: int,
                         num_stages: int) -> List[dict]:
     """The plugin configs (mmdet format) that apply to stage `stage_idx`."""
     selected = []
-    for plugin in plugins or ():
+    for plugin in check_plugins(plugins):
         plugin = dict(plugin)
-        if 'cfg' not in plugin or 'position' not in plugin:
-            raise ValueError(f'each plugin needs "cfg" and "position" keys, got {plugin!r}')
-        if plugin['position'] not in PLUGIN_POSITIONS:
-            raise ValueError(f'plugin position must be one of {PLUGIN_POSITIONS}, '
-                             f'got {plugin["position"]!r}')
         stages = plugin.pop('stages', None)
         if stages is not None and len(stages) != num_stages:
             raise ValueError(f'plugin "stages" must have one bool per stage '
@@ -57,6 +71,15 @@ def build_stage_plugins(plugins: Optional[Sequence[dict]], stage_idx: int,
     return selected
 
 
+def plugin_postfix(plugin: dict):
+    """mmdet reads a plugin's `postfix` from its `cfg`; the key beside `cfg` is accepted too."""
+    inner, outer = plugin['cfg'].get('postfix'), plugin.get('postfix')
+    if inner is not None and outer is not None and inner != outer:
+        raise ValueError(f'plugin postfix given twice with different values (in cfg: {inner!r}, '
+                         f'beside cfg: {outer!r}); give it once, inside cfg as mmdet does')
+    return inner if inner is not None else (outer if outer is not None else '')
+
+
 def make_plugin_layers(module: nn.Module, plugins: Sequence[dict], position: str,
                        in_channels: int) -> List[str]:
     """Build the plugins at `position` as attributes of `module`; return their names in order."""
@@ -64,8 +87,8 @@ def make_plugin_layers(module: nn.Module, plugins: Sequence[dict], position: str
     for plugin in plugins:
         if plugin['position'] != position:
             continue
-        cfg = dict(plugin['cfg'])
-        name, layer = build_plugin_layer(cfg, postfix=plugin.get('postfix', ''),
+        cfg = {k: v for k, v in plugin['cfg'].items() if k != 'postfix'}
+        name, layer = build_plugin_layer(cfg, postfix=plugin_postfix(plugin),
                                          in_channels=in_channels)
         if hasattr(module, name):
             raise ValueError(f'duplicate plugin name {name!r}: give each a distinct "postfix"')
