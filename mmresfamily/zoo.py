@@ -170,6 +170,8 @@ MODELS: Dict[str, Model] = {m.name: m for m in [
         timm('resnet50d.ra2_in1k', 80.546), )),
     Model('resnet50_highway', dict(type='ResNet', depth=50, highway=True), *NONE,
           'no published weights (Highway shortcuts are this library\'s option)'),
+    Model('resnet50_v1c_highway', dict(type='ResNetV1c', depth=50, highway=True), *NONE,
+          'no published weights (Highway shortcuts are this library\'s option)'),
     Model('preresnet50', dict(type='PreResNet', depth=50, out_norm=False), *NONE,
           'timm resnetv2_50 (no separate paper figures)', (
               timm('resnetv2_50.a1h_in1k', 80.410), )),
@@ -233,6 +235,54 @@ MODELS: Dict[str, Model] = {m.name: m for m in [
     Model('dcdc_resnet101', dict(type='DCDCResNet', depth=101), *NONE,
           'no published weights (no code or weights were released)'),
 ]}
+
+
+# det / seg config names -> table rows; mmseg's `r50` is ResNetV1c (its own zoo's convention),
+# mmdet's is ResNet v1b
+CONFIG_NAMES: Dict[str, Dict[str, str]] = {
+    name: rows if isinstance(rows, dict) else dict(mmdet=rows, mmseg=rows)
+    for name, rows in {
+        'r50': dict(mmdet='resnet50', mmseg='resnet50_v1c'),
+        'r50-v1d': 'resnet50_v1d',
+        'x101-32x4d': 'resnext101_32x4d',
+        's50': 'resnest50',
+        'r2-50': 'res2net50_v1b',
+        'prer50': 'preresnet50',
+        'r50-highway': dict(mmdet='resnet50_highway', mmseg='resnet50_v1c_highway'),
+        'densenet121': 'densenet121',
+        'dpn92': 'dpn92',
+        'hardnet68': 'hardnet68',
+        'rednet50': 'rednet50',
+        'dcdc-r50': 'dcdc_resnet50',
+    }.items()}
+
+# the paper behind each family (and the Highway option), for metafiles and docs
+PAPERS = {
+    'ResNet': ('Deep Residual Learning for Image Recognition', 'https://arxiv.org/abs/1512.03385'),
+    'ResNetV1c': ('Bag of Tricks for Image Classification with Convolutional Neural Networks',
+                  'https://arxiv.org/abs/1812.01187'),
+    'ResNeXt': ('Aggregated Residual Transformations for Deep Neural Networks',
+                'https://arxiv.org/abs/1611.05431'),
+    'ResNeSt': ('ResNeSt: Split-Attention Networks', 'https://arxiv.org/abs/2004.08955'),
+    'Res2Net': ('Res2Net: A New Multi-scale Backbone Architecture',
+                'https://arxiv.org/abs/1904.01169'),
+    'PreResNet': ('Identity Mappings in Deep Residual Networks',
+                  'https://arxiv.org/abs/1603.05027'),
+    'DenseNet': ('Densely Connected Convolutional Networks', 'https://arxiv.org/abs/1608.06993'),
+    'DPN': ('Dual Path Networks', 'https://arxiv.org/abs/1707.01629'),
+    'HarDNet': ('HarDNet: A Low Memory Traffic Network', 'https://arxiv.org/abs/1909.00948'),
+    'RedNet': ('Involution: Inverting the Inherence of Convolution for Visual Recognition',
+               'https://arxiv.org/abs/2103.06255'),
+    'DCDCResNet': ('Dual Complementary Dynamic Convolution for Image Recognition',
+                   'https://arxiv.org/abs/2211.06163'),
+    'Highway': ('Highway Networks', 'https://arxiv.org/abs/1505.00387'),
+}
+PAPERS['ResNetV1d'] = PAPERS['ResNetV1c']
+
+
+def collection(model: Model) -> str:
+    """The family a model is filed under (Highway variants apart from their base)."""
+    return model.family + ('-Highway' if model.backbone.get('highway') else '')
 
 
 def get(name: str) -> Model:

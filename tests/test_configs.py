@@ -8,20 +8,28 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmengine.utils import import_modules_from_strings
 
+from mmresfamily.registry import MODELS as MODELS_ROOT
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)
 
 
 def test_configs_exist_for_every_family_and_head():
+    """Every config name of the table has each detector and each segmentor, and together they
+    cover every family."""
+    from mmresfamily import zoo
     names = {p.relative_to(ROOT / 'configs').as_posix() for p in CONFIGS}
-    for family in ('resnet', 'resnetv1d', 'resnext', 'resnest', 'res2net', 'preresnet',
-                   'resnet-highway', 'densenet', 'dpn', 'hardnet', 'rednet', 'dcdcresnet'):
+    for name, rows in zoo.CONFIG_NAMES.items():
+        det = f'mmdet/{zoo.collection(zoo.get(rows["mmdet"])).lower()}'
+        seg = f'mmseg/{zoo.collection(zoo.get(rows["mmseg"])).lower()}'
         for prefix in ('faster-rcnn', 'mask-rcnn', 'retinanet', 'cascade-rcnn'):
-            assert any(n.startswith(f'mmdet/{family}/{prefix}_') for n in names), (family, prefix)
+            assert f'{det}/{prefix}_{name}_fpn_1x_coco.py' in names, (name, prefix)
         for head in ('pspnet', 'upernet'):
             for dataset in ('ade20k', 'cityscapes'):
-                assert any(n.startswith(f'mmseg/{family}/{head}_') and dataset in n
-                           for n in names), (family, head, dataset)
+                assert any(n.startswith(f'{seg}/{head}_{name}') and dataset in n
+                           for n in names), (name, head, dataset)
+    covered = {zoo.get(rows[t]).family for rows in zoo.CONFIG_NAMES.values() for t in rows}
+    assert covered == set(zoo.families())
 
 
 def _forward(cfg, model):
@@ -53,3 +61,58 @@ def test_config_builds_and_runs(path):
     assert type(model.backbone).__module__.startswith('mmresfamily.')
     with torch.no_grad():
         _forward(cfg, model)
+
+
+# ---- configs from the model table -----------------------------------------------------------------
+DET_SEG = sorted(p for p in CONFIGS if p.relative_to(ROOT / 'configs').parts[0] in ('mmdet',
+                                                                                     'mmseg'))
+
+
+def test_generated_files_match_the_model_table():
+    """tools/make_configs.py --check: nothing drifted, nothing stale."""
+    from mmresfamily.configgen import generate, generated_on_disk
+    files = generate(ROOT)
+    assert sorted(set(generated_on_disk(ROOT)) - set(files)) == []
+    drifted = [p for p, text in files.items()
+               if not (ROOT / p).is_file() or (ROOT / p).read_text() != text]
+    assert drifted == [], 'run python tools/make_configs.py'
+
+
+def test_model_index_lists_every_config_and_only_existing_ones():
+    import yaml
+    listed = []
+    for metafile in yaml.safe_load((ROOT / 'model-index.yml').read_text())['Import']:
+        listed += [m['Config'] for m in yaml.safe_load((ROOT / metafile).read_text())['Models']]
+    assert len(listed) == len(set(listed))
+    expected = {p.relative_to(ROOT).as_posix() for p in CONFIGS
+                if p.relative_to(ROOT / 'configs').parts[0] in ('mmdet', 'mmseg', 'pretrain')}
+    assert set(listed) == expected
+    assert all((ROOT / path).is_file() for path in listed)
+
+
+@pytest.fixture(scope='module')
+def det_seg_backbones():
+    return {p: Config.fromfile(str(p)).model.backbone for p in DET_SEG}
+
+
+@pytest.mark.parametrize('path', DET_SEG, ids=lambda p: p.name)
+def test_config_name_says_its_backbone_and_the_table_gives_its_weights(path, det_seg_backbones):
+    """`r50` in an mmseg config is ResNetV1c, in an mmdet one ResNet (each toolbox's own
+    convention); the weights URI resolves through the table (no file needed) to weights whose
+    keys and shapes are the config's backbone's."""
+    from mmresfamily import weights, zoo
+    from mmresfamily.configgen import config_name
+    toolbox = path.relative_to(ROOT / 'configs').parts[0]
+    model = zoo.get(zoo.CONFIG_NAMES[config_name(path)][toolbox])
+    backbone = dict(det_seg_backbones[path])
+    assert {k: backbone.get(k) for k in model.backbone_cfg} == model.backbone_cfg
+    init_cfg = backbone.pop('init_cfg')
+    if not model.sources:
+        assert init_cfg is None
+        return
+    assert init_cfg == dict(type='Pretrained', checkpoint=f'mmrf://{model.name}')
+    source = weights.source_for(init_cfg['checkpoint'])
+    assert source is model.default_source
+    with torch.device('meta'):
+        built = MODELS_ROOT.build(backbone).state_dict()
+    assert zoo._signature_of(built) == zoo._signature(model.name)

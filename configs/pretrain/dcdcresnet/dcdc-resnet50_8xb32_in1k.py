@@ -1,4 +1,4 @@
 # DCDC-ResNet-50 (dual complementary dynamic convolution) on ImageNet-1k.
-_base_ = ['../../_base_/backbones/dcdc-r50.py', '../_base_/imagenet_cls.py']
+_base_ = ['../../_base_/backbones/dcdc_resnet50.py', '../_base_/imagenet_cls.py']
 model = dict(backbone=dict(_base_.backbone_det, **_base_.cls_res_backbone),
              head=dict(in_channels=_base_.channels_c4))

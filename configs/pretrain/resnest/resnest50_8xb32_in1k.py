@@ -1,4 +1,4 @@
 # ResNeSt-50 (radix 2, avg-down) on ImageNet-1k.
-_base_ = ['../../_base_/backbones/s50.py', '../_base_/imagenet_cls.py']
+_base_ = ['../../_base_/backbones/resnest50.py', '../_base_/imagenet_cls.py']
 model = dict(backbone=dict(_base_.backbone_det, **_base_.cls_res_backbone),
              head=dict(in_channels=_base_.channels_c4))

@@ -1,4 +1,4 @@
 # ResNetV1d-50 (deep stem, avg-pool shortcuts) on ImageNet-1k.
-_base_ = ['../../_base_/backbones/r50-v1d.py', '../_base_/imagenet_cls.py']
+_base_ = ['../../_base_/backbones/resnet50_v1d.py', '../_base_/imagenet_cls.py']
 model = dict(backbone=dict(_base_.backbone_det, **_base_.cls_res_backbone),
              head=dict(in_channels=_base_.channels_c4))
