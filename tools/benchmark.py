@@ -193,38 +193,46 @@ def check_device(name):
 
 
 # ---- models -------------------------------------------------------------------------------
-# variant -> (our backbone cfg, {implementation: the same architecture there}); a reference is
-# listed only where tests/test_timm_equivalence.py or test_mmdet_equivalence.py prove the match
-# (or, for DenseNet/DPN, tests/test_dense_families.py). mmdet's backbones default to
-# norm_eval=True (BN frozen in training); build_impl sets False, as ours and timm train.
-RESNEST_ARGS = dict(depth=50, stem_channels=64, radix=2, reduction_factor=4, avg_down_stride=True)
+# variant -> (model-table row [+ arguments that differ], {implementation: the same architecture
+# there}); a reference is listed only where tests/test_timm_equivalence.py or
+# test_mmdet_equivalence.py prove the match (or, for DenseNet/DPN, tests/test_dense_families.py).
+# mmdet's backbones default to norm_eval=True (BN frozen in training); build_impl sets False, as
+# ours and timm train.
 VARIANTS = {
-    'ResNet-50': (dict(type='ResNet', depth=50),
-                  dict(timm='resnet50', mmdet=dict(type='ResNet', depth=50))),
-    'ResNetV1c-50': (dict(type='ResNetV1c', depth=50), dict(timm='resnet50c')),
-    'ResNetV1d-50': (dict(type='ResNetV1d', depth=50),
+    'ResNet-50': ('resnet50', dict(timm='resnet50', mmdet=dict(type='ResNet', depth=50))),
+    'ResNetV1c-50': ('resnet50_v1c', dict(timm='resnet50c')),
+    'ResNetV1d-50': ('resnet50_v1d',
                      dict(timm='resnet50d', mmdet=dict(type='ResNetV1d', depth=50))),
-    'ResNeXt-50-32x4d': (dict(type='ResNeXt', depth=50, groups=32, base_width=4),
+    'ResNeXt-50-32x4d': ('resnext50_32x4d',
                          dict(timm='resnext50_32x4d',
                               mmdet=dict(type='ResNeXt', depth=50, groups=32, base_width=4))),
-    'ResNeSt-50': (dict(type='ResNeSt', **RESNEST_ARGS),
-                   dict(timm='resnest50d', mmdet=dict(type='ResNeSt', **RESNEST_ARGS))),
-    'Res2Net-50-26w4s': (dict(type='Res2Net', depth=50, scales=4, base_width=26),
-                         dict(timm='res2net50d')),
+    'ResNeSt-50': ('resnest50', dict(timm='resnest50d', mmdet=dict(
+        type='ResNeSt', depth=50, stem_channels=64, radix=2, reduction_factor=4,
+        avg_down_stride=True))),
+    'Res2Net-50-26w4s': ('res2net50_v1b', dict(timm='res2net50d')),
     # mmdet pools Res2Net's first-block scales differently: a variant of its own
-    'Res2Net-50-26w4s-mmdet': (dict(type='Res2Net', depth=50, scales=4, base_width=26,
-                                    stride1_pool=False),
+    'Res2Net-50-26w4s-mmdet': (('res2net50_v1b', dict(stride1_pool=False)),
                                dict(mmdet=dict(type='Res2Net', depth=50, scales=4,
                                                base_width=26))),
-    'PreResNet-50': (dict(type='PreResNet', depth=50, deep_stem=False, avg_down=False,
-                          out_norm=False), dict(timm='resnetv2_50')),
-    'DenseNet-121': (dict(type='DenseNet', arch=121), dict(timm='densenet121')),
-    'DPN-92': (dict(type='DPN', arch='92'), dict(timm='dpn92')),
-    'HarDNet-68': (dict(type='HarDNet', arch='68'), {}),
-    'RedNet-50': (dict(type='RedNet', depth=50), {}),
-    'DCDC-ResNet-50': (dict(type='DCDCResNet', depth=50), {}),
-    'ResNet-50-highway': (dict(type='ResNet', depth=50, highway=True), {}),
+    'PreResNet-50': ('preresnet50', dict(timm='resnetv2_50')),
+    'DenseNet-121': ('densenet121', dict(timm='densenet121')),
+    'DPN-92': ('dpn92', dict(timm='dpn92')),
+    'HarDNet-68': ('hardnet68', {}),
+    'RedNet-50': ('rednet50', {}),
+    'DCDC-ResNet-50': ('dcdc_resnet50', {}),
+    'ResNet-50-highway': ('resnet50_highway', {}),
 }
+
+
+def our_cfg(variant) -> dict:
+    """The variant's backbone config: its model-table row, with the arguments it changes."""
+    from mmresfamily import zoo
+    row, changes = VARIANTS[variant][0], {}
+    if isinstance(row, tuple):
+        row, changes = row
+    return dict(zoo.get(row).backbone_cfg, **changes)
+
+
 # generated-kernel families: with randomize_'s weights their activations overflow to inf/NaN
 # within a few blocks (and timing NaNs measures nothing), so they get their default init and
 # measured BN statistics instead (as tests/test_deploy.py does)
@@ -256,8 +264,7 @@ def build_impl(variant, impl, input_shape, device):
     from mmresfamily.deploy import fold_batchnorm, optimize_for_inference
     from mmresfamily.registry import MODELS
     from mmresfamily.testing import calibrate_norms_, randomize_
-    ours_cfg, refs = VARIANTS[variant]
-    ours_cfg = dict(ours_cfg, type='mmresfamily.' + ours_cfg['type'])
+    ours_cfg, refs = our_cfg(variant), VARIANTS[variant][1]
     if impl == 'timm':
         model = TimmFeatures(refs['timm'])
     elif impl == 'mmdet':
