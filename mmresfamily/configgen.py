@@ -183,6 +183,31 @@ def metafiles(root: Path, configs: Dict[str, tuple]) -> Dict[str, str]:
     return files
 
 
+def models_markdown() -> str:
+    """docs/models.md: the model table as a person reads it."""
+    def num(value):
+        return '-' if value is None else f'{value:g}'
+
+    lines = [f'<!-- {GENERATED[2:]} from mmresfamily/zoo.py; do not edit. -->', '# Models', '',
+             'Every named model (`python -m mmresfamily list` / `info NAME`). Load one with '
+             '`init_cfg=dict(type=\'Pretrained\', checkpoint=\'mmrf://NAME\')` (its first '
+             'release, converted to our layout) or a release\'s own URI (`timm://` and '
+             '`official://` are converted too; `torchvision://` keeps torchvision\'s layout, '
+             'which is ours for ResNet and ResNeXt). Published figures: params (M, 1000-class '
+             'head), GMACs at 224, ImageNet-1k top-1.', '',
+             '| name | backbone | params | GMACs | top-1 | figures from | releases (top-1; '
+             'license) |', '|---|---|---|---|---|---|---|']
+    for model in zoo.MODELS.values():
+        args = ', '.join(f'{k}={v!r}' for k, v in model.backbone.items() if k != 'type')
+        releases = '<br>'.join(f'`{s.uri}` ({num(s.top1)}; {s.license})' for s in model.sources)
+        lines.append(f'| {model.name} | `{model.family}({args})` | {num(model.params_m)} | '
+                     f'{num(model.gmacs)} | {num(model.top1)} | {model.cite} | '
+                     f'{releases or "none published"} |')
+    cites = sorted({s.top1_cite for m in zoo.MODELS.values() for s in m.sources})
+    lines += ['', 'Release top-1 figures come from: ' + '; '.join(cites) + '.', '']
+    return '\n'.join(lines)
+
+
 def generate(root: Path) -> Dict[str, str]:
     """Every generated file: repo-relative path -> text."""
     configs = det_seg_configs()
@@ -191,15 +216,16 @@ def generate(root: Path) -> Dict[str, str]:
     for path, (toolbox, row, template, base) in configs.items():
         files[path] = (det_config if toolbox == 'mmdet' else seg_config)(row, template, base)
     files.update(metafiles(root, configs))
+    files['docs/models.md'] = models_markdown()
     return files
 
 
 def generated_on_disk(root: Path) -> List[str]:
     """Files on disk that say they were generated (so stale ones can be found and removed)."""
     found = []
-    for pattern in ('configs/**/*.py', 'configs/**/*.yml', 'model-index.yml'):
+    for pattern in ('configs/**/*.py', 'configs/**/*.yml', 'model-index.yml', 'docs/*.md'):
         for path in root.glob(pattern):
             with open(path) as f:
-                if f.readline().startswith(GENERATED):
+                if f.readline().lstrip('<!- ').startswith(GENERATED[2:]):
                     found.append(str(path.relative_to(root)))
     return sorted(set(found))
