@@ -1,7 +1,10 @@
 """mmresfamily: the ResNet family of vision backbones as an OpenMMLab plugin."""
 __version__ = '0.1.0'
 
+from .errors import (ArgumentTypeError, InvalidArgumentError, InvalidInputError,  # noqa: E402
+                     UnknownChoiceError)
 from .registry import MODELS  # noqa: E402
 from . import models  # noqa: E402,F401  (registers every backbone)
 
-__all__ = ['MODELS', '__version__']
+__all__ = ['MODELS', '__version__', 'InvalidArgumentError', 'UnknownChoiceError',
+           'ArgumentTypeError', 'InvalidInputError']
