@@ -5,6 +5,9 @@ from typing import List, Optional, Sequence
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_plugin_layer
 
+from ...errors import ArgumentTypeError, InvalidArgumentError
+from .layer_cfg import check_dcn
+
 PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
 
 
@@ -16,25 +19,38 @@ def resolve_dcn(dcn: Optional[dict], stride: int = 1):
     """
     if dcn is None:
         return None
-    if not isinstance(dcn, dict) or 'type' not in dcn:
-        raise TypeError(f'dcn must be None or a dict with a "type" key (e.g. DCNv2), got {dcn!r}')
-    dcn = copy.deepcopy(dcn)
+    dcn = copy.deepcopy(check_dcn(dcn))
     fallback_on_stride = dcn.pop('fallback_on_stride', False)
     if fallback_on_stride and stride > 1:
         return None
-    if dcn['type'] in ('DCN', 'DCNv2'):
-        import mmcv.ops  # noqa: F401  registers DCN/DCNv2 in MMEngine's root registry
     return dcn
+
+
+def conv_layer_cfg(conv_cfg, dcn, in_channels: int, stride: int = 1):
+    """The config of a conv that `dcn` may make deformable: dcn's where it applies, else
+    conv_cfg (mmdet refuses both on one conv)."""
+    cfg = resolve_dcn(dcn, stride)
+    if cfg is None:
+        return conv_cfg
+    if conv_cfg is not None:
+        raise InvalidArgumentError('conv_cfg and dcn cannot be combined on the same conv: set '
+                                   'one of them')
+    deform_groups = cfg.get('deform_groups', 1)
+    if in_channels % deform_groups:
+        raise InvalidArgumentError(f'dcn deform_groups={deform_groups} must divide the '
+                                   f'{in_channels} input channels of a deformable conv')
+    return cfg
 
 
 def build_conv3x3(conv_cfg, dcn, in_channels, out_channels, stride=1, dilation=1, groups=1):
     """3x3 conv with padding = dilation: a deformable one when `dcn` resolves to a config."""
-    cfg = resolve_dcn(dcn, stride)
-    if cfg is not None and conv_cfg is not None:
-        raise ValueError('conv_cfg and dcn cannot be combined on the same conv: set one of them')
-    return build_conv_layer(cfg if cfg is not None else conv_cfg, in_channels, out_channels, 3,
-                            stride=stride, padding=dilation, dilation=dilation, groups=groups,
-                            bias=False)
+    cfg = conv_layer_cfg(conv_cfg, dcn, in_channels, stride)
+    try:
+        return build_conv_layer(cfg, in_channels, out_channels, 3, stride=stride,
+                                padding=dilation, dilation=dilation, groups=groups, bias=False)
+    except TypeError as err:  # an option the layer does not take
+        raise ArgumentTypeError(f'{"conv_cfg" if cfg is conv_cfg else "dcn"} {cfg!r} cannot '
+                                f'build a 3x3 conv: {err}') from err
 
 
 def build_stage_plugins(plugins: Optional[Sequence[dict]], stage_idx: int,
