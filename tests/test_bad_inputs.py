@@ -292,6 +292,16 @@ def test_empty_batch(family):
         build(family).eval()(torch.randn(0, 3, 64, 64))
 
 
+@pytest.mark.parametrize('family', FAMILIES)
+def test_feature_sizes_match_the_outputs(family):
+    """The size rule behind min_input_size, at odd sizes where floor and ceil differ."""
+    model = build(family).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 70, 45))
+    assert [tuple(o.shape[2:]) for o in outs] == list(
+        zip(model.feature_sizes(70), model.feature_sizes(45)))
+
+
 def _without_check(model):
     model.check_input = lambda x: None
     return model

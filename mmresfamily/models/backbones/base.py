@@ -29,19 +29,19 @@ DEFAULT_INIT_CFG = [
     dict(type='Kaiming', layer='Conv2d'),
     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
 ]
-RESAMPLING_LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
 
 def resampled_size(size: int, modules) -> int:
     """Spatial size after running `modules` in order (nn.Sequential containers are entered; of
-    the other modules only convs and pools change the size); 0 once a window is larger than its
-    padded input. Square kernels, strides and paddings, as every layer of this family has."""
+    the other modules only windowed ones -- convs, deformable convs, pools: a kernel_size, stride
+    and padding -- change the size); 0 once a window is larger than its padded input. Square
+    kernels, strides and paddings, as every layer of this family has."""
     for module in modules:
         if size < 1:
             return 0
         if isinstance(module, nn.Sequential):
             size = resampled_size(size, module)
-        elif isinstance(module, RESAMPLING_LAYERS):
+        elif all(hasattr(module, a) for a in ('kernel_size', 'stride', 'padding')):
             kernel, stride, padding, dilation = (_pair(getattr(module, a, 1))[0] for a in (
                 'kernel_size', 'stride', 'padding', 'dilation'))
             span = size + 2 * padding - dilation * (kernel - 1) - 1
