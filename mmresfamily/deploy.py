@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .errors import ArgumentTypeError, check_flag
+
 
 def _conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> List[Tuple[str, str]]:
     names = {m: n for n, m in model.named_modules()}
@@ -151,10 +153,9 @@ def optimize_for_inference(model: nn.Module, example: torch.Tensor,
     parameters are frozen (no gradients): the result is for inference only.
     """
     if channels_last is not None and not isinstance(channels_last, bool):
-        raise TypeError(f'channels_last must be True, False or None (choose by the model); '
-                        f'got {channels_last!r}')
-    if not isinstance(compile, bool):
-        raise TypeError(f'compile must be True or False; got {compile!r}')
+        raise ArgumentTypeError(f'channels_last must be True, False or None (choose by the '
+                                f'model); got {channels_last!r}')
+    check_flag('compile', compile)
     if channels_last is None:
         channels_last = not any(getattr(m, 'computes_in_nchw', False) for m in model.modules())
     with torch.no_grad():

@@ -3,21 +3,32 @@
 A backbone is a stem followed by named stages. This base class owns the contract the toolboxes rely
 on: argument checks with clear messages, `out_indices` -> tuple of features, `out_channels`,
 timm-style `feature_info`, mmdet semantics for `frozen_stages` and `norm_eval`, `init_cfg` with the
-deprecated `pretrained` shortcut, and an input check at forward.
+deprecated `pretrained` shortcut, and an input check at forward (type, shape, batch, and the
+smallest spatial size the built stages can run, derived from their resampling layers).
 """
 import itertools
 import operator
 import warnings
+from abc import ABCMeta
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule, constant_init
 from mmengine.model.weight_init import PretrainedInit, update_init_info
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.utils import _pair
+
+from ...errors import (ArgumentTypeError, InvalidArgumentError, InvalidInputError, check_choice,
+                       check_flag, check_int, check_stage_ints, check_stage_tuple, is_int)
+from ..layers.layer_cfg import check_conv_cfg, check_dcn
+from ..layers.norm import FallbackGroupNorm
 
 from ...utils.pretrained import load_pretrained, pretrained_kwargs
+
+__all__ = ['BaseBackbone', 'check_choice', 'check_stage_tuple', 'resampled_size']
 
 DEFAULT_INIT_CFG = [
     dict(type='Kaiming', layer='Conv2d'),
@@ -25,21 +36,39 @@ DEFAULT_INIT_CFG = [
 ]
 
 
-def check_choice(name: str, value, allowed):
-    """Raise a ValueError naming the argument and the allowed values."""
-    if value not in allowed:
-        allowed_text = ', '.join(repr(a) for a in allowed)
-        raise ValueError(f'{name} must be one of {allowed_text}; got {value!r}')
-    return value
+def resampled_size(size: int, modules) -> int:
+    """Spatial size after running `modules` in order (nn.Sequential containers are entered; of
+    the other modules only windowed ones -- convs, deformable convs, pools: a kernel_size, stride
+    and padding -- change the size); 0 once a window is larger than its padded input. Square
+    kernels, strides and paddings, as every layer of this family has."""
+    for module in modules:
+        if size < 1:
+            return 0
+        if isinstance(module, nn.Sequential):
+            size = resampled_size(size, module)
+        elif all(hasattr(module, a) for a in ('kernel_size', 'stride', 'padding')):
+            kernel, stride, padding, dilation = (_pair(getattr(module, a, 1))[0] for a in (
+                'kernel_size', 'stride', 'padding', 'dilation'))
+            span = size + 2 * padding - dilation * (kernel - 1) - 1
+            if span < 0:
+                return 0
+            if getattr(module, 'ceil_mode', False):
+                out = -(-span // stride) + 1
+                # torch drops a last window that would start in the right padding
+                size = out - 1 if (out - 1) * stride >= size + padding else out
+            else:
+                size = span // stride + 1
+    return size
 
 
-def check_stage_tuple(name: str, value, num_stages: int) -> tuple:
-    """A per-stage tuple (strides, dilations, stage_with_dcn, ...) must have num_stages entries."""
-    value = tuple(value)
-    if len(value) != num_stages:
-        raise ValueError(f'{name} must have one entry per stage (num_stages={num_stages}); '
-                         f'got {len(value)}: {value!r}')
-    return value
+class _AfterBuild(ABCMeta):
+    """Calls `after_build()` once the outermost `__init__` has returned, whatever the family
+    (subclasses keep adding layers after their parents' `__init__`)."""
+
+    def __call__(cls, *args, **kwargs):
+        model = super().__call__(*args, **kwargs)
+        model.after_build()
+        return model
 
 
 # output stride -> (strides, dilations) of four stages (mmseg's dilated-backbone recipe)
@@ -58,21 +87,19 @@ def resolve_strides(output_stride, strides, dilations, num_stages: int,
     if output_stride is not None:
         check_choice('output_stride', output_stride, tuple(OUTPUT_STRIDES))
         if num_stages != 4 or strides is not None or dilations is not None:
-            raise ValueError('output_stride sets strides and dilations of the 4 stages: '
-                             'give either output_stride or strides/dilations, not both')
+            raise InvalidArgumentError('output_stride sets strides and dilations of the 4 '
+                                       'stages: give either output_stride or strides/dilations, '
+                                       'not both')
         return OUTPUT_STRIDES[output_stride]
     strides = (1, ) + (2, ) * (num_stages - 1) if strides is None else strides
     dilations = (1, ) * num_stages if dilations is None else dilations
-    strides = check_stage_tuple('strides', strides, num_stages)
-    dilations = check_stage_tuple('dilations', dilations, num_stages)
+    strides = check_stage_ints('strides', strides, num_stages)
+    dilations = check_stage_ints('dilations', dilations, num_stages)
     for s in strides:
         check_choice('strides entries', s, (1, 2))
     if strides[0] != 1 and not first_stage_strides:
-        raise ValueError(f'strides[0] must be 1: stage 1 has no downsampling layer of its own; '
-                         f'got {strides!r}')
-    for d in dilations:
-        if not isinstance(d, int) or d < 1:
-            raise ValueError(f'dilations entries must be positive ints; got {dilations!r}')
+        raise InvalidArgumentError(f'strides[0] must be 1: stage 1 has no downsampling layer of '
+                                   f'its own; got {strides!r}')
     return strides, dilations
 
 
@@ -87,56 +114,71 @@ def resolve_alias(name: str, value, default, alias: str, alias_value):
     if alias_value is None:
         return value
     if value != default and value != alias_value:
-        raise ValueError(f'{name} and {alias} are one argument (two spellings); give one of '
-                         f'them; got {name}={value!r}, {alias}={alias_value!r}')
+        raise InvalidArgumentError(f'{name} and {alias} are one argument (two spellings); give '
+                                   f'one of them; got {name}={value!r}, {alias}={alias_value!r}')
     return alias_value
 
 
-class BaseBackbone(BaseModule):
+class BaseBackbone(BaseModule, metaclass=_AfterBuild):
     """Stem + stages. Subclasses build `self.stage_names` and call `set_feature_info`."""
 
     def __init__(self, in_channels: int = 3, num_stages: int = 4,
-                 out_indices: Sequence[int] = (0, 1, 2, 3), frozen_stages: int = -1,
+                 out_indices: Optional[Sequence[int]] = (0, 1, 2, 3), frozen_stages: int = -1,
                  norm_eval: bool = False, pretrained: Optional[str] = None,
                  init_cfg=None, max_stages: int = 4):
         if pretrained is not None and init_cfg is not None:
-            raise ValueError('init_cfg and pretrained cannot both be set; use init_cfg='
-                             'dict(type="Pretrained", checkpoint=...)')
+            raise InvalidArgumentError('init_cfg and pretrained cannot both be set; use init_cfg='
+                                       'dict(type="Pretrained", checkpoint=...)')
         if pretrained is not None:
             if not isinstance(pretrained, str):
-                raise TypeError(f'pretrained must be a checkpoint path or None; got {pretrained!r}')
+                raise ArgumentTypeError(f'pretrained must be a checkpoint path or None; got '
+                                        f'{pretrained!r}')
             warnings.warn('pretrained is deprecated; use init_cfg=dict(type="Pretrained", '
                           'checkpoint=...)', DeprecationWarning)
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=DEFAULT_INIT_CFG if init_cfg is None else init_cfg)
         check_choice('num_stages', num_stages, range(1, max_stages + 1))
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f'in_channels must be a positive int; got {in_channels!r}')
-        self.in_channels = in_channels
+        self.in_channels = check_int('in_channels', in_channels)
         self.num_stages = num_stages
         self.out_indices = self._normalise_out_indices(out_indices, num_stages)
         check_choice('frozen_stages', frozen_stages, range(-1, num_stages + 1))
         self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
+        self.norm_eval = check_flag('norm_eval', norm_eval)
         self.stage_names: List[str] = []
         self.feature_info: List[dict] = []
 
+    def check_layer_options(self, conv_cfg, dcn, stage_with_dcn, with_cp) -> Tuple[bool, ...]:
+        """The layer options every family takes (mmdet's names), checked before anything is
+        built, also where no stage uses them (a bad `dcn` would otherwise pass unnoticed).
+        Returns stage_with_dcn as a tuple of bools."""
+        check_conv_cfg(conv_cfg)
+        check_dcn(dcn)
+        check_flag('with_cp', with_cp)
+        return tuple(check_flag('stage_with_dcn entries', v) for v in
+                     check_stage_tuple('stage_with_dcn', stage_with_dcn, self.num_stages))
+
     @staticmethod
     def _normalise_out_indices(out_indices, num_stages) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
+        """None: every stage; an int or a sequence of stage indices (negative from the end)."""
+        if out_indices is None:
+            return tuple(range(num_stages))
+        if is_int(out_indices):
             out_indices = (out_indices, )
+        if not isinstance(out_indices, (tuple, list)):
+            raise ArgumentTypeError(f'out_indices must be None, a stage index or a tuple of '
+                                    f'them; got {out_indices!r}')
         out_indices = tuple(out_indices)
         allowed = range(-num_stages, num_stages)
         if not out_indices:
-            raise ValueError('out_indices must name at least one stage')
+            raise InvalidArgumentError('out_indices must name at least one stage')
         for index in out_indices:
-            if not isinstance(index, int) or index not in allowed:
-                raise ValueError(f'out_indices entries must be stage indices in '
-                                 f'[{-num_stages}, {num_stages - 1}] (num_stages={num_stages}); '
-                                 f'got {out_indices!r}')
-        normalised = tuple(i % num_stages for i in out_indices)
+            if not is_int(index) or index not in allowed:
+                raise InvalidArgumentError(
+                    f'out_indices entries must be stage indices in [{-num_stages}, '
+                    f'{num_stages - 1}] (num_stages={num_stages}); got {out_indices!r}')
+        normalised = tuple(int(i) % num_stages for i in out_indices)
         if len(set(normalised)) != len(normalised):
-            raise ValueError(f'out_indices has repeated stages: {out_indices!r}')
+            raise InvalidArgumentError(f'out_indices has repeated stages: {out_indices!r}')
         return normalised
 
     # ---- description of the outputs -------------------------------------------------------
@@ -172,10 +214,10 @@ class BaseBackbone(BaseModule):
         return x
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f'{type(self).__name__} expects input of shape '
-                             f'(N, {self.in_channels}, H, W) (in_channels={self.in_channels}); '
-                             f'got {tuple(x.shape)}')
+        # not while tracing: under torch.fx the input is a Proxy, and torch.jit.trace would only
+        # record the checks' shape reads as constants (dynamo captures them as guards)
+        if not (torch.jit.is_tracing() or isinstance(x, torch.fx.Proxy)):
+            self.check_input(x)
         x = self.checkpointed_stem(x)
         outs = {}
         last = max(self.out_indices)
@@ -185,6 +227,94 @@ class BaseBackbone(BaseModule):
                 outs[i] = self.emit(i, x)
         return tuple(outs[i] for i in self.out_indices)
 
+    # ---- what the built model can run ---------------------------------------------------------
+    def feature_sizes(self, size: int) -> List[int]:
+        """Spatial size of every stage's output for an input `size` (one dimension; 0: the
+        stage gets no pixels). Here every resampling layer pads to "same" (size / stride,
+        rounded up: any size runs); families with unpadded pools override it with
+        `chained_feature_sizes`."""
+        return [-(-size // info['reduction']) for info in self.feature_info]
+
+    def chained_feature_sizes(self, size: int, stem_layers) -> List[int]:
+        """`feature_sizes` of a family whose stem layers and stages run as plain chains (see
+        `resampled_size`)."""
+        sizes = [resampled_size(size, stem_layers)]
+        for name in self.stage_names:
+            sizes.append(resampled_size(sizes[-1], getattr(self, name)))
+        return sizes[1:]
+
+    def after_build(self):
+        """Once the model is complete: report GroupNorm fallbacks and derive the input rules
+        that `check_input` applies."""
+        self._warn_group_norm_fallbacks()
+        last = max(self.out_indices)
+        self.last_stage = self.stage_names[last]
+        self.min_input_size = self._smallest_size(lambda s: self.feature_sizes(s)[last] >= 1)
+        # plain BatchNorm in the deepest stage run: in training it needs more than one value
+        # per channel over the batch (SyncBN is left alone: its batch spans processes)
+        norms = [m for m in getattr(self, self.last_stage).modules()
+                 if isinstance(m, nn.BatchNorm2d)]
+        # a tuple, not an attribute module: the norm stays registered only where it lives
+        self._batch_norm_probe = tuple(norms[-1:])
+        self._batch_norm_sees_pooled = any(getattr(m, 'pooled_input', False) for m in norms)
+
+    @staticmethod
+    def _smallest_size(fits, limit: int = 1 << 16) -> int:
+        return next((s for s in range(1, limit) if fits(s)), limit)
+
+    def _warn_group_norm_fallbacks(self):
+        fallbacks = [(name, m) for name, m in self.named_modules()
+                     if isinstance(m, FallbackGroupNorm)]
+        if not fallbacks:
+            return
+        shown = ', '.join(f'{name} ({m.num_channels} channels: {m.num_groups} groups)'
+                          for name, m in fallbacks[:8])
+        more = f' and {len(fallbacks) - 8} more' if len(fallbacks) > 8 else ''
+        warnings.warn(
+            f'{type(self).__name__}: norm_cfg GN num_groups={fallbacks[0][1].requested_num_groups} '
+            f'does not divide the channels of {len(fallbacks)} norms; each uses the largest group '
+            f'count that divides its channels: {shown}{more} '
+            f'(see mmresfamily.models.layers.norm)', stacklevel=4)
+
+    def check_input(self, x):
+        """Refuse, with the reason, an input the stages cannot run (see `after_build`)."""
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            hint = (' (torch.from_numpy, as (N, C, H, W) float)'
+                    if type(x).__module__ == 'numpy' else '')
+            raise InvalidInputError(f'{name} expects a torch.Tensor of shape (N, {self.in_channels}'
+                                    f', H, W){hint}; got {type(x).__module__}.'
+                                    f'{type(x).__qualname__}')
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise InvalidInputError(f'{name} expects input of shape (N, {self.in_channels}, H, W) '
+                                    f'(in_channels={self.in_channels}); got {tuple(x.shape)}')
+        batch, _, height, width = x.shape
+        if batch == 0:
+            raise InvalidInputError(f'{name} got an empty batch {tuple(x.shape)}; give at least '
+                                    f'one image')
+        if height < self.min_input_size or width < self.min_input_size:
+            raise InvalidInputError(
+                f'{name} needs H and W >= {self.min_input_size} to run its stages up to '
+                f'{self.last_stage} (out_indices={self.out_indices}): a smaller input leaves a '
+                f'stage with no pixels; got {height}x{width}')
+        if batch == 1 and self._batch_norm_probe and self._batch_norm_probe[0].training:
+            self._check_single_image_statistics(height, width)
+
+    def _check_single_image_statistics(self, height: int, width: int):
+        """Training BatchNorm normalises over batch and pixels: one image needs > 1 pixel."""
+        remedy = 'use batch size >= 2, norm_eval=True or a batch-independent norm (GN)'
+        if self._batch_norm_sees_pooled:
+            raise InvalidInputError(
+                f'{type(self).__name__} in training with BatchNorm needs batch size >= 2: its '
+                f'split-attention norm sees one pooled value per image and channel; {remedy}')
+        last = max(self.out_indices)
+        if self.feature_sizes(height)[last] * self.feature_sizes(width)[last] == 1:
+            needed = self._smallest_size(lambda s: self.feature_sizes(s)[last] >= 2)
+            raise InvalidInputError(
+                f'{type(self).__name__} in training with batch size 1 needs H or W >= {needed}: '
+                f'at {height}x{width} the BatchNorm layers of {self.last_stage} see a single '
+                f'value per channel (a 1x1 map); {remedy}')
+
     # ---- initialisation -----------------------------------------------------------------------
     @property
     def pretrained_cfg(self) -> Optional[dict]:
@@ -193,7 +323,7 @@ class BaseBackbone(BaseModule):
         found = [c for c in cfgs if isinstance(c, dict) and
                  c.get('type') in ('Pretrained', PretrainedInit)]
         if len(found) > 1:
-            raise ValueError(f'init_cfg may hold one Pretrained entry; got {len(found)}')
+            raise InvalidArgumentError(f'init_cfg may hold one Pretrained entry; got {len(found)}')
         return found[0] if found else None
 
     @property

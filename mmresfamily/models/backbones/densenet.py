@@ -17,13 +17,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer
 
+from ...errors import (ArgumentTypeError, InvalidArgumentError, UnknownChoiceError, check_choice,
+                       check_int, check_number, check_stage_ints, is_int)
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
-from .base import (BaseBackbone, check_stage_tuple, resolve_alias, resolve_strides,
-                   stage_reductions)
+from .base import BaseBackbone, resolve_alias, resolve_strides, stage_reductions
 
 
 class DenseLayer(nn.Module):
@@ -33,9 +35,9 @@ class DenseLayer(nn.Module):
                  conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None, dilation=1):
         super().__init__()
         mid = bn_size * growth_rate
-        self.norm1 = build_norm_layer(norm_cfg, in_channels)[1]
+        self.norm1 = norm_layer(norm_cfg, in_channels)
         self.conv1 = build_conv_layer(conv_cfg, in_channels, mid, 1, bias=False)
-        self.norm2 = build_norm_layer(norm_cfg, mid)[1]
+        self.norm2 = norm_layer(norm_cfg, mid)
         self.conv2 = build_conv3x3(conv_cfg, dcn, mid, growth_rate, dilation=dilation)
         self.drop_rate = drop_rate
         self.with_cp = with_cp
@@ -78,7 +80,7 @@ class Transition(nn.Sequential):
     def __init__(self, in_channels, out_channels, conv_cfg=None, norm_cfg=dict(type='BN'),
                  stride=2):
         super().__init__(OrderedDict([
-            ('norm', build_norm_layer(norm_cfg, in_channels)[1]),
+            ('norm', norm_layer(norm_cfg, in_channels)),
             ('relu', nn.ReLU(inplace=True)),
             ('conv', build_conv_layer(conv_cfg, in_channels, out_channels, 1, bias=False)),
             ('pool', nn.AvgPool2d(kernel_size=2, stride=2) if stride == 2 else nn.Identity()),
@@ -124,9 +126,8 @@ class DenseNet(BaseBackbone):
         arch = self.resolve_arch(arch)
         # per-stage defaults follow the arch: every dense block, every stage out, no DCN
         num_stages = len(arch['depths']) if num_stages is None else num_stages
-        if num_stages > len(arch['depths']):
-            raise ValueError(f'arch depths must have at least num_stages={num_stages} '
-                             f'entries; got {arch["depths"]!r}')
+        check_choice('num_stages (at most the arch\'s dense blocks)', num_stages,
+                     range(1, len(arch['depths']) + 1))
         out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
         stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
         super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
@@ -134,18 +135,17 @@ class DenseNet(BaseBackbone):
         with_cp = resolve_alias('with_cp', with_cp, False, 'memory_efficient', memory_efficient)
         compression = resolve_alias('compression', compression, 0.5, 'compression_factor',
                                     compression_factor)
-        if act_cfg is not None and dict(act_cfg).get('type') != 'ReLU':
-            raise ValueError(f'act_cfg must be None or ReLU (DenseNet\'s activation, as in '
-                             f'torchvision, timm and mmpretrain\'s default); got {act_cfg!r}')
+        if act_cfg is not None and not (isinstance(act_cfg, dict)
+                                        and act_cfg.get('type') == 'ReLU'):
+            raise InvalidArgumentError(f'act_cfg must be None or ReLU (DenseNet\'s activation, '
+                                       f'as in torchvision, timm and mmpretrain\'s default); got '
+                                       f'{act_cfg!r}')
         strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages,
                                              first_stage_strides=False)
-        if not isinstance(bn_size, int) or bn_size < 1:
-            raise ValueError(f'bn_size must be a positive int; got {bn_size!r}')
-        if not 0 <= drop_rate < 1:
-            raise ValueError(f'drop_rate must be in [0, 1); got {drop_rate!r}')
-        if not 0 < compression <= 1:
-            raise ValueError(f'compression must be in (0, 1]; got {compression!r}')
-        stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
+        check_int('bn_size', bn_size)
+        check_number('drop_rate', drop_rate, 0, 1, high_open=True)
+        check_number('compression', compression, 0, 1, low_open=True)
+        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)
         self.growth_rate = arch['growth_rate']
         self.depths = tuple(arch['depths'])[:num_stages]
         self.init_channels = arch['init_channels']
@@ -153,7 +153,7 @@ class DenseNet(BaseBackbone):
 
         self.conv0 = build_conv_layer(conv_cfg, in_channels, self.init_channels, 7, stride=2,
                                       padding=3, bias=False)
-        self.norm0 = build_norm_layer(norm_cfg, self.init_channels)[1]
+        self.norm0 = norm_layer(norm_cfg, self.init_channels)
         self.pool0 = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
         channels, stage_channels = self.init_channels, []
@@ -161,6 +161,10 @@ class DenseNet(BaseBackbone):
             stage = nn.Sequential()
             if i > 0:  # the previous block's transition opens this stage (as a downsample)
                 compressed = int(channels * compression)
+                if compressed < 1:
+                    raise InvalidArgumentError(
+                        f'compression={compression} keeps no channel of the {channels} entering '
+                        f'stage{i + 1}; it must keep at least one')
                 stage.add_module('transition', Transition(channels, compressed, conv_cfg,
                                                           norm_cfg, stride=strides[i]))
                 channels = compressed
@@ -170,7 +174,7 @@ class DenseNet(BaseBackbone):
                 dcn=dcn if stage_with_dcn[i] else None, dilation=dilations[i]))
             channels += num_layers * self.growth_rate
             if i == len(self.depths) - 1:  # the classifier's final norm closes the last stage
-                stage.add_module('norm', build_norm_layer(norm_cfg, channels)[1])
+                stage.add_module('norm', norm_layer(norm_cfg, channels))
                 stage.add_module('relu', nn.ReLU(inplace=True))
             name = f'stage{i + 1}'
             self.add_module(name, stage)
@@ -185,20 +189,30 @@ class DenseNet(BaseBackbone):
             missing = {'growth_rate', 'depths'} - set(arch)
             unknown = set(arch) - {'growth_rate', 'depths', 'init_channels'}
             if missing or unknown:
-                raise ValueError(f'arch dict needs keys growth_rate, depths and optionally '
-                                 f'init_channels; got {sorted(arch)}')
-            return dict(arch, depths=tuple(arch['depths']),
-                        init_channels=arch.get('init_channels', 2 * arch['growth_rate']))
+                raise InvalidArgumentError(f'arch dict needs keys growth_rate, depths and '
+                                           f'optionally init_channels; got {sorted(arch)}')
+            growth_rate = check_int('arch growth_rate', arch['growth_rate'])
+            depths = arch['depths']
+            if not isinstance(depths, (list, tuple)) or not depths:
+                raise ArgumentTypeError(f'arch depths must be a non-empty list of layer counts '
+                                        f'per dense block; got {depths!r}')
+            depths = check_stage_ints('arch depths', depths, len(depths))
+            return dict(arch, depths=depths, init_channels=check_int(
+                'arch init_channels', arch.get('init_channels', 2 * growth_rate)))
         if isinstance(arch, str) and arch.isdigit():
             arch = int(arch)
-        if arch not in cls.arch_settings:
+        if not is_int(arch) or arch not in cls.arch_settings:
             allowed = ', '.join(str(a) for a in cls.arch_settings)
-            raise ValueError(f'arch must be one of {allowed} or a dict(growth_rate=..., '
-                             f'depths=..., init_channels=...); got {arch!r}')
+            raise UnknownChoiceError(f'arch must be one of {allowed} or a dict(growth_rate=..., '
+                                     f'depths=..., init_channels=...); got {arch!r}')
         return cls.arch_settings[arch]
 
     def forward_stem(self, x):
         return self.pool0(F.relu(self.norm0(self.conv0(x)), inplace=True))
+
+    def feature_sizes(self, size):
+        # the transitions' 2x2 average pools are unpadded: each needs 2 px
+        return self.chained_feature_sizes(size, (self.conv0, self.pool0))
 
     def stem_modules(self):
         return [self.conv0, self.norm0]

@@ -12,19 +12,22 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer
 
+from ...errors import (InvalidArgumentError, UnknownChoiceError, check_flag, check_int,
+                       check_stage_ints, is_int)
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, check_stage_tuple, resolve_strides, stage_reductions
+from .base import BaseBackbone, resolve_strides, stage_reductions
 
 
 class NormActConv(nn.Sequential):
     """norm -> relu [-> conv]: DPN's pre-activation unit (timm's BnActConv2d / BnAct)."""
 
     def __init__(self, in_channels, norm_cfg, conv=None):
-        super().__init__(OrderedDict([('norm', build_norm_layer(norm_cfg, in_channels)[1]),
+        super().__init__(OrderedDict([('norm', norm_layer(norm_cfg, in_channels)),
                                       ('act', nn.ReLU(inplace=True))]))
         if conv is not None:
             self.add_module('conv', conv)
@@ -122,7 +125,7 @@ class DPN(BaseBackbone):
                          pretrained, init_cfg)
         arch = self.resolve_arch(arch)
         strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages)
-        stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
+        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)
         self.arch = arch
         self.strides, self.dilations = strides, dilations
         self.with_cp, self.dcn, self.stage_with_dcn = with_cp, dcn, stage_with_dcn
@@ -132,7 +135,7 @@ class DPN(BaseBackbone):
         self.stem = nn.Sequential(OrderedDict([
             ('conv', build_conv_layer(conv_cfg, in_channels, stem_channels, kernel, stride=2,
                                       padding=kernel // 2, bias=False)),
-            ('norm', build_norm_layer(norm_cfg, stem_channels)[1]),
+            ('norm', norm_layer(norm_cfg, stem_channels)),
             ('act', nn.ReLU(inplace=True)),
         ]))
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -162,19 +165,24 @@ class DPN(BaseBackbone):
         fields = set(self.arch_settings['92'])
         if isinstance(arch, dict):
             if set(arch) != fields:
-                raise ValueError(f'arch dict needs exactly the keys {sorted(fields)}; '
-                                 f'got {sorted(arch)}')
+                raise InvalidArgumentError(f'arch dict needs exactly the keys {sorted(fields)}; '
+                                           f'got {sorted(arch)}')
+            for key in ('k_r', 'groups', 'num_init_features'):
+                check_int(f'arch {key}', arch[key])
             for key in ('k_sec', 'inc_sec'):
-                if len(arch[key]) < self.num_stages:
-                    raise ValueError(f'arch {key} must have at least num_stages='
-                                     f'{self.num_stages} entries; got {arch[key]!r}')
+                check_stage_ints(f'arch {key}', arch[key], self.num_stages, at_least=True)
+            for key in ('small', 'b'):
+                check_flag(f'arch {key}', arch[key])
+            if arch['k_r'] % arch['groups']:  # the 3x3 widths are k_r * 2^stage
+                raise InvalidArgumentError(f'arch groups={arch["groups"]} must divide k_r='
+                                           f'{arch["k_r"]} (the grouped 3x3 conv width)')
             return dict(arch)
-        if isinstance(arch, int):
+        if is_int(arch):
             arch = str(arch)
-        if arch not in self.arch_settings:
+        if not isinstance(arch, str) or arch not in self.arch_settings:
             allowed = ', '.join(repr(a) for a in self.arch_settings)
-            raise ValueError(f'arch must be one of {allowed} or a dict with keys '
-                             f'{sorted(fields)}; got {arch!r}')
+            raise UnknownChoiceError(f'arch must be one of {allowed} or a dict with keys '
+                                     f'{sorted(fields)}; got {arch!r}')
         return self.arch_settings[arch]
 
     def forward_stem(self, x):

@@ -16,12 +16,14 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer
 
+from ...errors import UnknownChoiceError, check_number, is_int
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, check_stage_tuple, resolve_strides, stage_reductions
+from .base import BaseBackbone, resolve_strides, stage_reductions
 
 
 class ConvLayer(nn.Sequential):
@@ -35,7 +37,7 @@ class ConvLayer(nn.Sequential):
             conv = build_conv_layer(conv_cfg, in_channels, out_channels, kernel_size,
                                     stride=stride, padding=kernel_size // 2, bias=False)
         super().__init__(OrderedDict([('conv', conv),
-                                      ('norm', build_norm_layer(norm_cfg, out_channels)[1]),
+                                      ('norm', norm_layer(norm_cfg, out_channels)),
                                       ('relu', nn.ReLU6(inplace=True))]))
 
 
@@ -47,7 +49,7 @@ class DWConvLayer(nn.Sequential):
         super().__init__(OrderedDict([
             ('dwconv', build_conv3x3(conv_cfg, dcn, channels, channels, stride, dilation,
                                      groups=channels)),
-            ('norm', build_norm_layer(norm_cfg, channels)[1])]))
+            ('norm', norm_layer(norm_cfg, channels))]))
 
 
 class CombConvLayer(nn.Sequential):
@@ -153,17 +155,16 @@ class HarDNet(BaseBackbone):
                          pretrained, init_cfg)
         strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages,
                                              first_stage_strides=False)
-        if isinstance(arch, int):
+        if is_int(arch):
             arch = str(arch)
-        if arch not in self.arch_settings:
+        if not isinstance(arch, str) or arch not in self.arch_settings:
             allowed = ', '.join(repr(a) for a in self.arch_settings)
-            raise ValueError(f'arch must be one of {allowed}; got {arch!r}')
-        stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
+            raise UnknownChoiceError(f'arch must be one of {allowed}; got {arch!r}')
+        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)
         self.arch = arch
         cfg = self.arch_settings[arch]
+        check_number('drop_rate', drop_rate, 0, 1, high_open=True, or_none=True)
         drop_rate = cfg['drop_rate'] if drop_rate is None else drop_rate
-        if not 0 <= drop_rate < 1:
-            raise ValueError(f'drop_rate must be None or in [0, 1); got {drop_rate!r}')
         self.depthwise = depthwise = cfg['depthwise']
         self.with_cp, self.dcn, self.stage_with_dcn = with_cp, dcn, stage_with_dcn
         conv_kw = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
@@ -222,6 +223,10 @@ class HarDNet(BaseBackbone):
 
     def forward_stem(self, x):
         return self.stem(x)
+
+    def feature_sizes(self, size):
+        # the 2x2 max pools between stages (not the DS variants' strided convs) are unpadded
+        return self.chained_feature_sizes(size, self.stem)
 
     def stem_modules(self):
         return [self.stem]

@@ -7,11 +7,13 @@ norm + relu, as dense-prediction heads expect; `out_norm=False` hands out the ra
 (timm's `resnetv2` features). The last stage's out-norm is the final norm of the classifier.
 """
 import torch.nn as nn
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer
 from torch.nn import init
 
+from ...errors import check_flag
 from ...registry import MODELS
 from ..layers.builders import forward_plugins
+from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
 from .resnet import BasicBlock, Bottleneck, ResNet
 
@@ -72,13 +74,12 @@ class PreResNet(ResNet):
     }
 
     def __init__(self, out_norm=True, **kwargs):
-        self.out_norm = out_norm
+        self.out_norm = check_flag('out_norm', out_norm)
         super().__init__(**kwargs)
         if out_norm:
             for i in self.out_indices:
                 name = f'out_norm{i + 1}'
-                self.add_module(name, build_norm_layer(self.norm_cfg,
-                                                       self.feature_info[i]['num_chs'])[1])
+                self.add_module(name, norm_layer(self.norm_cfg, self.feature_info[i]['num_chs']))
             self._freeze_stages()
 
     def build_stem(self):
@@ -88,9 +89,9 @@ class PreResNet(ResNet):
             mid = out_ch // 2
             self.stem = nn.Sequential(
                 build_conv_layer(self.conv_cfg, in_ch, mid, 3, stride=2, padding=1, bias=False),
-                build_norm_layer(self.norm_cfg, mid)[1], nn.ReLU(inplace=True),
+                norm_layer(self.norm_cfg, mid), nn.ReLU(inplace=True),
                 build_conv_layer(self.conv_cfg, mid, mid, 3, padding=1, bias=False),
-                build_norm_layer(self.norm_cfg, mid)[1], nn.ReLU(inplace=True),
+                norm_layer(self.norm_cfg, mid), nn.ReLU(inplace=True),
                 build_conv_layer(self.conv_cfg, mid, out_ch, 3, padding=1, bias=False))
         else:
             self.conv1 = build_conv_layer(self.conv_cfg, in_ch, out_ch, 7, stride=2, padding=3,

@@ -7,10 +7,11 @@ conv-norm-act, then `layer1..4` with `conv2` the involution. Unlike the official
 (including the stem's and the involution's) comes from `norm_cfg`.
 """
 import torch.nn as nn
-from mmcv.cnn import ConvModule, build_norm_layer
 
+from ...errors import InvalidArgumentError
 from ...registry import MODELS
 from ..layers.involution import Involution
+from ..layers.norm import conv_module, norm_layer
 from ..layers.pooling import MaxPool2d
 from .resnet import Bottleneck, ResNet
 
@@ -33,8 +34,8 @@ class InvolutionBottleneck(Bottleneck):
 
 def check_no_dcn(family, dcn):
     if dcn is not None:
-        raise ValueError(f'dcn is not supported by {family}: its dynamic operator replaces the '
-                         f'3x3 conv that DCN would deform; leave dcn=None')
+        raise InvalidArgumentError(f'dcn is not supported by {family}: its dynamic operator '
+                                   f'replaces the 3x3 conv that DCN would deform; leave dcn=None')
 
 
 @MODELS.register_module()
@@ -71,14 +72,14 @@ class RedNet(ResNet):
     def build_stem(self):
         mid = self.stem_channels // 2
         self.stem = nn.Sequential(
-            ConvModule(self.in_channels, mid, 3, stride=2, padding=1, conv_cfg=self.conv_cfg,
-                       norm_cfg=self.norm_cfg),
+            conv_module(self.in_channels, mid, 3, self.norm_cfg, stride=2, padding=1,
+                        conv_cfg=self.conv_cfg),
             Involution(mid, self.stem_kernel_size, 1, 1, self.group_channels,
                        self.reduction_ratio, conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg),
-            build_norm_layer(self.norm_cfg, mid)[1],
+            norm_layer(self.norm_cfg, mid),
             nn.ReLU(inplace=True),
-            ConvModule(mid, self.stem_channels, 3, padding=1, conv_cfg=self.conv_cfg,
-                       norm_cfg=self.norm_cfg),
+            conv_module(mid, self.stem_channels, 3, self.norm_cfg, padding=1,
+                        conv_cfg=self.conv_cfg),
         )
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
 

@@ -3,10 +3,10 @@ import math
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_norm_layer
-
+from ...errors import check_flag, check_int
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.norm import norm_layer
 from .resnet import Bottleneck, ResNet
 
 
@@ -19,9 +19,9 @@ class Bottle2neck(Bottleneck):
     """
 
     def __init__(self, inplanes, planes, scales=4, base_width=26, stride1_pool=True, **kwargs):
-        if scales < 2:
-            raise ValueError(f'scales must be >= 2 for Res2Net; got {scales!r}')
-        self.scales, self.stride1_pool = scales, stride1_pool
+        # one split is a plain bottleneck: Res2Net needs two or more (mmdet asserts the same)
+        self.scales = check_int('scales', scales, minimum=2)
+        self.stride1_pool = check_flag('stride1_pool', stride1_pool)
         super().__init__(inplanes, planes, base_width=base_width, **kwargs)
 
     def bottleneck_width(self, planes, groups, base_width, base_channels):
@@ -36,7 +36,7 @@ class Bottle2neck(Bottleneck):
             build_conv3x3(self.conv_cfg, self.dcn, w, w, self.conv2_stride, self.dilation,
                           self.groups) for _ in range(self.scales - 1))
         self.bns = nn.ModuleList(
-            build_norm_layer(self.norm_cfg, w, postfix=i + 1)[1] for i in range(self.scales - 1))
+            norm_layer(self.norm_cfg, w) for _ in range(self.scales - 1))
         self.with_pool = self.stage_first and (self.conv2_stride > 1 or self.stride1_pool)
         if self.with_pool:
             self.pool = nn.AvgPool2d(kernel_size=3, stride=self.conv2_stride, padding=1)

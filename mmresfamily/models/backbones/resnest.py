@@ -1,6 +1,7 @@
 """ResNeSt (Zhang et al. 2020): split-attention bottlenecks on a ResNet-D body."""
 import torch.nn as nn
 
+from ...errors import check_flag
 from ...registry import MODELS
 from ..layers.split_attention import SplitAttentionConv2d
 from .base import resolve_alias
@@ -50,15 +51,16 @@ class ResNeSt(ResNetV1d):
     }
 
     def __init__(self, depth, groups=1, base_width=4, radix=2, reduction_factor=4,
-                 avg_down_stride=True, stem_channels=None, width_per_group=None, **kwargs):
+                 avg_down_stride=True, width_per_group=None, **kwargs):
         self.groups = groups
         self.base_width = resolve_alias('base_width', base_width, 4, 'width_per_group',
                                         width_per_group)
         self.radix, self.reduction_factor = radix, reduction_factor
-        self.avg_down_stride = avg_down_stride
-        if stem_channels is None:
-            stem_channels = 128 if depth >= 101 else 64
-        super().__init__(depth=depth, stem_channels=stem_channels, **kwargs)
+        self.avg_down_stride = check_flag('avg_down_stride', avg_down_stride)
+        super().__init__(depth=depth, **kwargs)
+
+    def default_stem_channels(self) -> int:
+        return 128 if self.depth >= 101 else 64
 
     def make_res_layer(self, **kwargs):
         return super().make_res_layer(

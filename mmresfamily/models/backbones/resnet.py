@@ -6,23 +6,24 @@ Key names follow mmdet/torchvision (`conv1`, `bn1`, `layer1.0.conv2`, `downsampl
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule, Sequential, constant_init
 
+from ...errors import (InvalidArgumentError, check_flag, check_int, check_number,
+                       check_stage_ints)
 from ...registry import MODELS
 from ..layers.builders import (build_conv3x3, build_stage_plugins, check_plugins,
                                forward_plugins, make_plugin_layers)
 from ..layers.highway import HighwayGate
+from ..layers.norm import build_norm, norm_layer
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, check_choice, check_stage_tuple
+from .base import BaseBackbone, check_choice
 from .layer_decay import resnet_layer_depth
 
 
 def check_drop_path_rate(rate):
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-        raise ValueError(f'drop_path_rate must be a number in [0, 1); got {rate!r}')
-    return rate
+    return check_number('drop_path_rate', rate, 0, 1, high_open=True)
 
 
 class ResBlock(BaseModule):
@@ -62,11 +63,7 @@ class ResBlock(BaseModule):
     @classmethod
     def check_expansion(cls, expansion):
         """The ratio of output to bottleneck width: the class's own when None."""
-        if expansion is None:
-            return cls.expansion
-        if not isinstance(expansion, int) or isinstance(expansion, bool) or expansion < 1:
-            raise ValueError(f'expansion must be a positive int or None; got {expansion!r}')
-        return expansion
+        return cls.expansion if expansion is None else check_int('expansion', expansion)
 
     @classmethod
     def make_downsample(cls, inplanes, outplanes, stride, avg_down, conv_cfg, norm_cfg):
@@ -80,11 +77,11 @@ class ResBlock(BaseModule):
         layers.append(build_conv_layer(conv_cfg, inplanes, outplanes, 1, stride=stride,
                                        bias=False))
         if cls.shortcut_norm:
-            layers.append(build_norm_layer(norm_cfg, outplanes)[1])
+            layers.append(norm_layer(norm_cfg, outplanes))
         return nn.Sequential(*layers)
 
     def add_norm(self, index, channels):
-        name, norm = build_norm_layer(self.norm_cfg, channels, postfix=index)
+        name, norm = build_norm(self.norm_cfg, channels, postfix=index)
         self.add_module(name, norm)
         setattr(self, f'norm{index}_name', name)
 
@@ -127,18 +124,19 @@ class BasicBlock(ResBlock):
     @classmethod
     def check_expansion(cls, expansion):
         if expansion not in (None, 1):
-            raise ValueError(f'expansion must be 1 (or None) for BasicBlock (ResNet-18/34): it '
-                             f'has no bottleneck to widen; got {expansion!r}')
+            raise InvalidArgumentError(f'expansion must be 1 (or None) for BasicBlock '
+                                       f'(ResNet-18/34): it has no bottleneck to widen; got '
+                                       f'{expansion!r}')
         return 1
 
     def __init__(self, inplanes, planes, **kwargs):
         super().__init__(inplanes, planes, **kwargs)
         if self.dcn is not None:
-            raise ValueError('dcn is not supported by BasicBlock (ResNet-18/34); '
-                             'use a Bottleneck depth (50, 101, 152) for DCN stages')
+            raise InvalidArgumentError('dcn is not supported by BasicBlock (ResNet-18/34); '
+                                       'use a Bottleneck depth (50, 101, 152) for DCN stages')
         if self.plugins:
-            raise ValueError('plugins are not supported by BasicBlock (ResNet-18/34); '
-                             'use a Bottleneck depth (50, 101, 152)')
+            raise InvalidArgumentError('plugins are not supported by BasicBlock (ResNet-18/34); '
+                                       'use a Bottleneck depth (50, 101, 152)')
         self.conv1 = build_conv3x3(self.conv_cfg, None, inplanes, planes, self.stride,
                                    self.dilation)
         self.add_norm(1, planes)
@@ -163,7 +161,8 @@ class Bottleneck(ResBlock):
 
     def __init__(self, inplanes, planes, groups=1, base_width=4, base_channels=64, **kwargs):
         super().__init__(inplanes, planes, **kwargs)
-        self.groups = groups
+        self.groups = groups = check_int('groups', groups)
+        check_int('base_width', base_width)
         self.width = width = self.bottleneck_width(planes, groups, base_width, base_channels)
         self.conv1 = build_conv_layer(self.conv_cfg, inplanes, width, 1,
                                       stride=self.conv1_stride, bias=False)
@@ -221,16 +220,16 @@ class ResLayer(Sequential):
             downsample = block.make_downsample(inplanes, outplanes, stride, avg_down, conv_cfg,
                                                norm_cfg)
         if multi_grid is not None:
-            dilations = check_stage_tuple('multi_grid (one dilation per block of the last stage)',
-                                          multi_grid, num_blocks)
+            dilations = check_stage_ints('multi_grid (one dilation per block of the last stage)',
+                                         multi_grid, num_blocks)
         else:
             first = dilation // 2 if contract_dilation and dilation > 1 else dilation
             dilations = (first, ) + (dilation, ) * (num_blocks - 1)
         rates = (tuple(drop_path_rate) if isinstance(drop_path_rate, (list, tuple))
                  else (drop_path_rate, ) * num_blocks)
         if len(rates) != num_blocks:
-            raise ValueError(f'drop_path_rate must be one rate or one per block '
-                             f'({num_blocks} blocks); got {drop_path_rate!r}')
+            raise InvalidArgumentError(f'drop_path_rate must be one rate or one per block '
+                                       f'({num_blocks} blocks); got {drop_path_rate!r}')
         blocks = []
         for i in range(num_blocks):
             blocks.append(block(inplanes if i == 0 else outplanes, planes,
@@ -266,24 +265,29 @@ class ResNet(BaseBackbone):
                  stage_with_dcn=None, plugins=None, with_cp=False, zero_init_residual=True,
                  contract_dilation=False, multi_grid=None, highway=False, drop_path_rate=0.,
                  expansion=None, pretrained=None, init_cfg=None):
-        # per-stage defaults follow num_stages: (1, 2, 2, 2), no dilation, every stage out, no DCN
+        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
+                         pretrained, init_cfg)
+        self.depth = check_choice('depth', depth, tuple(self.arch_settings))
+        # per-stage defaults follow num_stages: (1, 2, 2, 2), no dilation, no DCN
         strides = (1, 2, 2, 2)[:num_stages] if strides is None else strides
         dilations = (1, ) * num_stages if dilations is None else dilations
         stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
-        out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
-        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
-                         pretrained, init_cfg)
-        check_choice('depth', depth, tuple(self.arch_settings))
         check_choice('style', style, ('pytorch', 'caffe'))
-        strides = check_stage_tuple('strides', strides, num_stages)
-        dilations = check_stage_tuple('dilations', dilations, num_stages)
-        stage_with_dcn = check_stage_tuple('stage_with_dcn', stage_with_dcn, num_stages)
-        self.depth = depth
+        strides = check_stage_ints('strides', strides, num_stages)
+        dilations = check_stage_ints('dilations', dilations, num_stages)
+        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)
+        for flag, value in dict(deep_stem=deep_stem, avg_down=avg_down, highway=highway,
+                                zero_init_residual=zero_init_residual,
+                                contract_dilation=contract_dilation).items():
+            check_flag(flag, value)
         self.block, stage_blocks = self.arch_settings[depth]
         self.stage_blocks = stage_blocks[:num_stages]
         self.expansion = self.block.check_expansion(expansion)
-        self.stem_channels = base_channels if stem_channels is None else stem_channels
-        self.base_channels = base_channels
+        self.base_channels = check_int('base_channels', base_channels)
+        # the deep stem's first two convs are half as wide: at least one channel
+        self.stem_channels = check_int(
+            'stem_channels', self.default_stem_channels() if stem_channels is None else
+            stem_channels, minimum=2 if deep_stem else 1)
         self.style, self.deep_stem, self.avg_down = style, deep_stem, avg_down
         self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
         self.with_cp, self.zero_init_residual = with_cp, zero_init_residual
@@ -322,6 +326,10 @@ class ResNet(BaseBackbone):
         """Build one stage; families override to pass their block arguments."""
         return ResLayer(**kwargs)
 
+    def default_stem_channels(self) -> int:
+        """Stem width when `stem_channels` is None (mmdet: base_channels)."""
+        return self.base_channels
+
     def build_stem(self):
         in_ch, out_ch = self.in_channels, self.stem_channels
         if self.deep_stem:
@@ -331,14 +339,14 @@ class ResNet(BaseBackbone):
                 layers += [
                     build_conv_layer(self.conv_cfg, cin, cout, 3, stride=2 if i == 0 else 1,
                                      padding=1, bias=False),
-                    build_norm_layer(self.norm_cfg, cout)[1],
+                    norm_layer(self.norm_cfg, cout),
                     nn.ReLU(inplace=True),
                 ]
             self.stem = nn.Sequential(*layers)
         else:
             self.conv1 = build_conv_layer(self.conv_cfg, in_ch, out_ch, 7, stride=2, padding=3,
                                           bias=False)
-            self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, out_ch, postfix=1)
+            self.norm1_name, norm1 = build_norm(self.norm_cfg, out_ch, postfix=1)
             self.add_module(self.norm1_name, norm1)
             self.relu = nn.ReLU(inplace=True)
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)

@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
-from .involution import Involution
+from .involution import Involution, check_dynamic_kernel_args
 
 
 class GlobalKernelConv(nn.Module):
@@ -45,14 +45,8 @@ class GlobalKernelConv(nn.Module):
     def __init__(self, channels, kernel_size=3, stride=1, dilation=1, group_channels=1,
                  reduction_ratio=4, conv_cfg=None, act_cfg=dict(type='ReLU')):
         super().__init__()
-        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f'kernel_size must be a positive odd int; got {kernel_size!r}')
-        if group_channels < 1 or channels % group_channels:
-            raise ValueError(f'channels ({channels}) must be a multiple of global_group_channels '
-                             f'({group_channels})')
-        if reduction_ratio < 1 or channels // reduction_ratio < 1:
-            raise ValueError(f'reduction_ratio must be in [1, channels={channels}]; '
-                             f'got {reduction_ratio!r}')
+        check_dynamic_kernel_args(channels, kernel_size, group_channels, reduction_ratio,
+                                  'global_group_channels')
         self.channels, self.kernel_size = channels, kernel_size
         self.stride, self.dilation = stride, dilation
         self.group_channels = group_channels

@@ -22,6 +22,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
+from ...errors import InvalidArgumentError, InvalidInputError, check_int, is_int
+from .norm import conv_module
+
 
 def _output_size(size, kernel_size, stride, dilation):
     padding = dilation * (kernel_size - 1) // 2
@@ -35,11 +38,12 @@ def _check_weight(x, weight, kernel_size, stride, dilation):
     taps = kernel_size**2
     if (weight.dim() != 4 or weight.shape[0] != batch or weight.shape[1] % taps
             or tuple(weight.shape[2:]) != out_hw):
-        raise ValueError(f'involution weight must have shape (N, groups*{taps}, {out_hw[0]}, '
-                         f'{out_hw[1]}) for input {tuple(x.shape)}; got {tuple(weight.shape)}')
+        raise InvalidInputError(f'involution weight must have shape (N, groups*{taps}, '
+                                f'{out_hw[0]}, {out_hw[1]}) for input {tuple(x.shape)}; got '
+                                f'{tuple(weight.shape)}')
     groups = weight.shape[1] // taps
     if channels % groups:
-        raise ValueError(f'{channels} input channels cannot be split into {groups} groups')
+        raise InvalidInputError(f'{channels} input channels cannot be split into {groups} groups')
     return groups, out_hw
 
 
@@ -196,6 +200,20 @@ def involution_shift_add(x, weight, kernel_size, stride=1, dilation=1):
     return _shift_add_op(x, weight, kernel_size, stride, dilation, groups)
 
 
+def check_dynamic_kernel_args(channels, kernel_size, group_channels, reduction_ratio,
+                              group_name='group_channels'):
+    """The arguments of a kernel-generating operator (involution, DCDC's branches)."""
+    check_int('kernel_size', kernel_size)
+    if kernel_size % 2 == 0:
+        raise InvalidArgumentError(f'kernel_size must be a positive odd int; got {kernel_size!r}')
+    if channels % check_int(group_name, group_channels):
+        raise InvalidArgumentError(f'channels ({channels}) must be a multiple of {group_name} '
+                                   f'({group_channels})')
+    if check_int('reduction_ratio', reduction_ratio) > channels:
+        raise InvalidArgumentError(f'reduction_ratio must be in [1, channels={channels}]; '
+                                   f'got {reduction_ratio!r}')
+
+
 class Involution(nn.Module):
     """Involution: kernel generator (1x1 reduce -> norm -> act -> 1x1 to K^2*groups) on the input
     (average-pooled by `stride`), then the per-location aggregation.
@@ -216,22 +234,16 @@ class Involution(nn.Module):
                  reduction_ratio=4, conv_cfg=None, norm_cfg=dict(type='BN'),
                  act_cfg=dict(type='ReLU')):
         super().__init__()
-        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f'kernel_size must be a positive odd int; got {kernel_size!r}')
-        if group_channels < 1 or channels % group_channels:
-            raise ValueError(f'channels ({channels}) must be a multiple of group_channels '
-                             f'({group_channels})')
-        if reduction_ratio < 1 or channels // reduction_ratio < 1:
-            raise ValueError(f'reduction_ratio must be in [1, channels={channels}]; '
-                             f'got {reduction_ratio!r}')
-        if stride < 1 or dilation < 1:
-            raise ValueError(f'stride and dilation must be >= 1; got {stride!r}, {dilation!r}')
+        check_dynamic_kernel_args(channels, kernel_size, group_channels, reduction_ratio)
         self.channels, self.kernel_size = channels, kernel_size
+        if not (is_int(stride) and is_int(dilation) and stride >= 1 and dilation >= 1):
+            raise InvalidArgumentError(f'stride and dilation must be >= 1 (ints); got {stride!r}, '
+                                       f'{dilation!r}')
         self.stride, self.dilation = stride, dilation
         self.group_channels = group_channels
         self.groups = channels // group_channels
-        self.conv1 = ConvModule(channels, channels // reduction_ratio, 1, conv_cfg=conv_cfg,
-                                norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.conv1 = conv_module(channels, channels // reduction_ratio, 1, norm_cfg,
+                                 conv_cfg=conv_cfg, act_cfg=act_cfg)
         # no norm/act: the generated kernel is a plain linear map (bias on, as in the official)
         self.conv2 = ConvModule(channels // reduction_ratio, kernel_size**2 * self.groups, 1,
                                 conv_cfg=conv_cfg, norm_cfg=None, act_cfg=None)

@@ -6,37 +6,47 @@ of timm, mmdet and the official code, so their checkpoints load unchanged.
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmcv.cnn import build_conv_layer
 
-from .builders import resolve_dcn
+from ...errors import InvalidArgumentError, check_int
+from .builders import conv_layer_cfg
+from .norm import build_norm
 
 
 class SplitAttentionConv2d(nn.Module):
     """conv(radix*C) -> norm0 -> relu -> per-split attention from the pooled sum of splits.
 
     Keys: conv, bn0, fc1, bn1, fc2 (norm names follow `norm_cfg`: BN gives bn0/bn1).
+
+    The norm after fc1 sees one pooled vector per image: BatchNorm there needs batches of two or
+    more in training, and GroupNorm uses one group over the whole vector, so the attention
+    depends on the input at any batch size (`layers/norm.py`).
     """
 
     def __init__(self, in_channels, channels, kernel_size=3, stride=1, padding=1, dilation=1,
                  groups=1, radix=2, reduction_factor=4, conv_cfg=None, norm_cfg=dict(type='BN'),
                  dcn=None):
         super().__init__()
+        self.radix = radix = check_int('radix', radix)
+        self.groups = groups = check_int('groups', groups)
+        reduction_factor = check_int('reduction_factor', reduction_factor)
         inter_channels = max(in_channels * radix // reduction_factor, 32)
-        self.radix = radix
-        self.groups = groups
+        if inter_channels % groups:
+            raise InvalidArgumentError(
+                f'groups={groups} must divide the split attention\'s {inter_channels} inner '
+                f'channels (max({in_channels} * radix={radix} // reduction_factor='
+                f'{reduction_factor}, 32))')
         self.channels = channels
-        dcn_cfg = resolve_dcn(dcn, stride)
-        if dcn_cfg is not None and conv_cfg is not None:
-            raise ValueError('conv_cfg and dcn cannot be combined on the same conv')
-        self.conv = build_conv_layer(dcn_cfg if dcn_cfg is not None else conv_cfg, in_channels,
-                                     channels * radix, kernel_size, stride=stride,
+        self.conv = build_conv_layer(conv_layer_cfg(conv_cfg, dcn, in_channels, stride),
+                                     in_channels, channels * radix, kernel_size, stride=stride,
                                      padding=padding, dilation=dilation, groups=groups * radix,
                                      bias=False)
-        self.norm0_name, norm0 = build_norm_layer(norm_cfg, channels * radix, postfix=0)
+        self.norm0_name, norm0 = build_norm(norm_cfg, channels * radix, postfix=0)
         self.add_module(self.norm0_name, norm0)
         self.relu = nn.ReLU(inplace=True)
         self.fc1 = nn.Conv2d(channels, inter_channels, 1, groups=groups)
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, inter_channels, postfix=1)
+        self.norm1_name, norm1 = build_norm(norm_cfg, inter_channels, postfix=1,
+                                            pooled_input=True)
         self.add_module(self.norm1_name, norm1)
         self.fc2 = nn.Conv2d(inter_channels, channels * radix, 1, groups=groups)
 
