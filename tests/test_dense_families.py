@@ -175,7 +175,7 @@ def build(type_, **kwargs):
      r'arch dict needs keys growth_rate, depths and optionally init_channels; '
      r"got \['growth_rate'\]"),
     ('DenseNet', dict(arch=dict(growth_rate=8, depths=(2, 2)), num_stages=3),
-     r'arch depths must have at least num_stages=3 entries; got \(2, 2\)'),
+     r'num_stages must be one of 1, 2; got 3'),
     ('DenseNet', dict(bn_size=0), r'bn_size must be a positive int; got 0'),
     ('DenseNet', dict(compression=1.5), r'compression must be in \(0, 1\]; got 1.5'),
     ('DenseNet', dict(drop_rate=1.0), r'drop_rate must be in \[0, 1\); got 1.0'),

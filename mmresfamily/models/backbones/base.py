@@ -93,7 +93,7 @@ def resolve_strides(output_stride, strides, dilations, num_stages: int,
         return OUTPUT_STRIDES[output_stride]
     strides = (1, ) + (2, ) * (num_stages - 1) if strides is None else strides
     dilations = (1, ) * num_stages if dilations is None else dilations
-    strides = check_stage_ints('strides', strides, num_stages)
+    strides = check_stage_tuple('strides', strides, num_stages)
     dilations = check_stage_ints('dilations', dilations, num_stages)
     for s in strides:
         check_choice('strides entries', s, (1, 2))

@@ -126,7 +126,7 @@ class DenseNet(BaseBackbone):
         arch = self.resolve_arch(arch)
         # per-stage defaults follow the arch: every dense block, every stage out, no DCN
         num_stages = len(arch['depths']) if num_stages is None else num_stages
-        check_choice('num_stages (at most the arch\'s dense blocks)', num_stages,
+        check_choice('num_stages', num_stages,
                      range(1, len(arch['depths']) + 1))
         out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
         stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn

@@ -118,11 +118,10 @@ class DPN(BaseBackbone):
                  output_stride=None, out_indices=None, frozen_stages=-1, conv_cfg=None,
                  norm_cfg=dict(type='BN', eps=1e-3, requires_grad=True), norm_eval=False,
                  dcn=None, stage_with_dcn=None, with_cp=False, pretrained=None, init_cfg=None):
-        # per-stage defaults follow num_stages: every stage out, no DCN
-        out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
-        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
         super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
                          pretrained, init_cfg)
+        # per-stage defaults follow num_stages (out_indices=None: every stage, BaseBackbone)
+        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
         arch = self.resolve_arch(arch)
         strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages)
         stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)

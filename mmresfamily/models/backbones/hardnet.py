@@ -148,11 +148,10 @@ class HarDNet(BaseBackbone):
                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
                  stage_with_dcn=None, with_cp=False, strides=None, dilations=None,
                  output_stride=None, pretrained=None, init_cfg=None):
-        # per-stage defaults follow num_stages: every stage out, no DCN
-        out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
-        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
         super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
                          pretrained, init_cfg)
+        # per-stage defaults follow num_stages (out_indices=None: every stage, BaseBackbone)
+        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
         strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages,
                                              first_stage_strides=False)
         if is_int(arch):
