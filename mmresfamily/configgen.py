@@ -78,9 +78,10 @@ def backbone_base(model: zoo.Model) -> str:
                init_cfg=init_cfg)
     weights = (f'# Weights: mmrf://{model.name} (python -m mmresfamily info {model.name}).'
                if model.sources else
-               f'# No published weights ({model.cite}): trained from its initialisation.')
+               f'# {model.cite[0].upper()}{model.cite[1:]}:\n# trained from its initialisation.')
     channels = out_channels(model)
-    lines = [f'{GENERATED} from the model table (mmresfamily/zoo.py): the {model.name} backbone.',
+    lines = [f'{GENERATED} from the model table (mmresfamily/zoo.py):\n'
+             f'# the {model.name} backbone.',
              weights,
              "custom_imports = dict(imports=['mmresfamily'], allow_failed_imports=False)",
              f'backbone_det = {fmt(det, 0, 15)[:-1]},\n'
@@ -88,7 +89,7 @@ def backbone_base(model: zoo.Model) -> str:
              'backbone_seg = dict(backbone_det, frozen_stages=-1, norm_eval=False,\n'
              f"                    norm_cfg=dict(type='SyncBN', requires_grad=True{norm_extra}))"]
     if family in D8:
-        d8 = ', '.join(f'{k}={v!r}' for k, v in D8[family].items())
+        d8 = ',\n                       '.join(f'{k}={v!r}' for k, v in D8[family].items())
         lines.append(f'backbone_seg_d8 = dict(backbone_seg, {d8})')
     lines += [f'channels = {channels!r}', f'channels_c3 = {channels[2]}',
               f'channels_c4 = {channels[3]}']
