@@ -193,11 +193,11 @@ def check_checkpoint_matches(model, checkpoint_path: str):
     """Raise a CheckpointError (a ValueError) when a checkpoint cannot be read or does not fit
     `model` (missing/unexpected keys, shape mismatches); mmengine itself only logs warnings and
     tests a half-loaded model."""
-    from .checkpoint_file import load_checkpoint_file
+    from .pretrained import read_checkpoint
     from .state_dict import check_state_dict_fits, unwrap_state_dict
     source = f'checkpoint {checkpoint_path}'
-    state = unwrap_state_dict(load_checkpoint_file(checkpoint_path, runner_checkpoint=True),
-                              source)
+    # a path or any URI registered with mmengine's CheckpointLoader (http(s)://, mmrf://, ...)
+    state = unwrap_state_dict(read_checkpoint(checkpoint_path), source)
     check_state_dict_fits(model, state, source, 'the model built from the config')
 
 
