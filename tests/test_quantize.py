@@ -1,0 +1,54 @@
+"""int8 PT2E quantisation: every conv and linear of a classifier gets int8 weights, and Inductor's
+int8 kernels compute what the converted (reference) graph says."""
+import pytest
+import torch
+import torch.nn as nn
+
+from mmresfamily.quantize import compile_for_cpu, int8_weight_share, quantize_pt2e, top1
+from mmresfamily.registry import MODELS
+from mmresfamily.testing import calibrate_norms_, relative_max_diff
+
+pytest.importorskip('torchao')
+
+
+class TinyClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = calibrate_norms_(MODELS.build(dict(
+            type='mmresfamily.ResNet', depth=18, out_indices=(3, )))).eval()
+        self.fc = nn.Linear(512, 10)
+
+    def forward(self, x):
+        return self.fc(self.backbone(x)[0].mean((2, 3)))
+
+
+@pytest.fixture(scope='module')
+def quantized():
+    torch.manual_seed(0)
+    model = TinyClassifier().eval()
+    data = [torch.randn(8, 3, 32, 32) for _ in range(3)]
+    return model, quantize_pt2e(model, data[0], data), data
+
+
+def test_every_conv_and_linear_is_int8(quantized):
+    _, q, _ = quantized
+    assert int8_weight_share(q) == (21, 21)  # ResNet-18's 20 convs and the linear head
+
+
+def test_calibration_is_required():
+    with pytest.raises(ValueError, match='at least one calibration batch'):
+        quantize_pt2e(TinyClassifier(), torch.randn(2, 3, 32, 32), [])
+
+
+@pytest.mark.slow
+def test_inductor_int8_kernels_match_the_reference_graph(quantized):
+    model, q, data = quantized
+    with torch.no_grad():
+        reference = q(data[0])
+        compiled = compile_for_cpu(q)(data[0])
+        fp32 = model(data[0])
+    # the kernels round as the q/dq graph does: far closer to it than int8 is to fp32
+    assert relative_max_diff(compiled, reference) < 0.02
+    assert relative_max_diff(reference, fp32) < 0.25
+    labels = fp32.argmax(1)
+    assert top1(lambda x: reference, [(data[0], labels)]) >= 50.0
