@@ -1,13 +1,11 @@
 """Helpers for tests that compare mmresfamily backbones with reference implementations."""
-import importlib.util
-import os
-import subprocess
-from pathlib import Path
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from .utils.precise_bn import recompute_bn_statistics_
 
 
 @torch.no_grad()
@@ -47,17 +45,8 @@ def calibrate_norms_(model: nn.Module, in_channels: int = 3, seed: int = 0) -> n
     statistics keep them O(1) and are still far from the (0, 1) defaults.
     """
     gen = torch.Generator().manual_seed(seed)
-    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the passes
-    model.train()
-    for _ in range(2):
-        model(torch.randn(4, in_channels, 64, 64, generator=gen))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    return model.eval()
+    batches = (torch.randn(4, in_channels, 64, 64, generator=gen) for _ in range(2))
+    return recompute_bn_statistics_(model, batches).eval()
 
 
 def relative_max_diff(ours: torch.Tensor, ref: torch.Tensor) -> float:
@@ -145,35 +134,15 @@ def assert_with_cp_equivalent(build, x):
     return ckpt
 
 
-# ---- running the repository's tools from tests ------------------------------------------------
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_tool(name: str):
-    """tools/NAME.py as a module (run its main() in-process: a subprocess re-imports torch)."""
-    spec = importlib.util.spec_from_file_location(f'mmrf_tool_{name}',
-                                                  REPO_ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_checked(*args, env=None, check=True, timeout=900):
-    """Run a command from the repository root; on failure, raise with the tail of its output."""
-    result = subprocess.run([*map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
-    return result
-
-
 def convert_and_build(tmp_path, source: str, name: str, checkpoint):
-    """Save `checkpoint`, convert it with tools/convert_weights.py, build the backbone from the
-    written `backbone_cfg` and load the converted weights strictly: (model, converted file)."""
+    """Save `checkpoint`, convert it as `python -m mmresfamily convert` does, build the backbone
+    from the written `backbone_cfg` and load the converted weights strictly: (model, converted
+    file)."""
+    from .cli import main as cli
     from .registry import MODELS
     src, dst = tmp_path / 'src.pth', tmp_path / 'ours.pth'
     torch.save(checkpoint, src)
-    load_tool('convert_weights').main([source, name, str(src), str(dst)])
+    cli(['convert', source, name, str(src), str(dst)])
     converted = torch.load(dst, weights_only=True)
     ours = MODELS.build(converted['meta']['backbone_cfg']).eval()
     ours.load_state_dict(converted['state_dict'], strict=True)

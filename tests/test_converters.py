@@ -4,7 +4,6 @@ the reference's stage outputs; the authors' own ResNeSt, Res2Net, HarDNet and Re
 (their code is not installable here) are covered key by key: every key of a layout generated from
 the official module structure is converted or dropped as a head, and the result loads strictly."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,16 +11,9 @@ import torch
 
 from mmresfamily.converters import convert
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import (assert_features_close, convert_and_build, load_tool, randomize_,
-                                 stage_outputs)
+from mmresfamily.testing import assert_features_close, convert_and_build, randomize_, stage_outputs
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ['layer1', 'layer2', 'layer3', 'layer4']
-
-
-@pytest.fixture(scope='module')
-def convert_tool():
-    return load_tool('convert_weights').main
 
 
 def assert_loads_strictly(cfg, state_dict):
@@ -33,7 +25,7 @@ def assert_loads_strictly(cfg, state_dict):
 
 # ---- torchvision ----------------------------------------------------------------------------
 @pytest.mark.parametrize('name', ['resnet18', 'resnet50', 'resnext50_32x4d'])
-def test_torchvision_resnet_features_equal(name, convert_tool, tmp_path):
+def test_torchvision_resnet_features_equal(name, tmp_path):
     torchvision = pytest.importorskip('torchvision')
     ref = randomize_(getattr(torchvision.models, name)(weights=None), seed=1).eval()
     ours, converted = convert_and_build(tmp_path, 'torchvision', name,
@@ -112,7 +104,7 @@ def build_reference(source, cls_name, kwargs):
 
 @pytest.mark.parametrize('source,name,cls_name,kwargs,kind', OPENMMLAB,
                          ids=[f'{c[0]}-{c[1]}-{c[4]}' for c in OPENMMLAB])
-def test_openmmlab_features_equal(source, name, cls_name, kwargs, kind, convert_tool, tmp_path):
+def test_openmmlab_features_equal(source, name, cls_name, kwargs, kind, tmp_path):
     ref = build_reference(source, cls_name, kwargs)
     checkpoint = ref.state_dict()
     if kind == 'whole':
@@ -125,7 +117,7 @@ def test_openmmlab_features_equal(source, name, cls_name, kwargs, kind, convert_
         assert_features_close(ours(x), ref(x), rtol=1e-5)
 
 
-def test_mmpretrain_densenet_features_equal(convert_tool, tmp_path):
+def test_mmpretrain_densenet_features_equal(tmp_path):
     ref = build_reference('mmpretrain', 'DenseNet', dict(arch='121'))
     ours, converted = convert_and_build(tmp_path, 'mmpretrain', 'densenet121',
                                         whole_checkpoint('mmpretrain', ref.state_dict()))
@@ -152,14 +144,14 @@ def test_openmmlab_cfg_records_what_the_weights_do_not_say():
     ('mmseg', 'res2net50_w26_s4', 'resnest{D}'),
     ('mmpretrain', 'resnet51', 'densenet{D}'),
 ])
-def test_openmmlab_unknown_names_list_the_allowed_ones(source, name, allowed, convert_tool,
+def test_openmmlab_unknown_names_list_the_allowed_ones(source, name, allowed, load_tool,
                                                        tmp_path, capsys):
     with pytest.raises(ValueError, match=rf"model \(the {source} backbone name\) must be one of"):
         convert(source, name, {})
     src = tmp_path / 'in.pth'
     torch.save({'conv1.weight': torch.zeros(1)}, src)
     with pytest.raises(SystemExit):
-        convert_tool([source, name, str(src), str(tmp_path / 'out.pth')])
+        load_tool('convert_weights').main([source, name, str(src), str(tmp_path / 'out.pth')])
     err = capsys.readouterr().err
     assert allowed in err and repr(name) in err
 
@@ -383,7 +375,7 @@ def test_official_layout_is_timms(official, timm_name):
 
 
 @pytest.mark.parametrize('name', ['res2next50', 'resnest50'])
-def test_official_features_equal_through_timm_port(name, convert_tool, tmp_path):
+def test_official_features_equal_through_timm_port(name, tmp_path):
     """Weights in the official layout (a random timm port, whose module names and forward are the
     official ones) give the same features after conversion."""
     timm = pytest.importorskip('timm')
@@ -412,7 +404,7 @@ class _Exploit:
         return os.system, (f'touch {self.marker}', )
 
 
-def test_runner_checkpoint_allow_list_still_refuses_code(convert_tool, tmp_path):
+def test_runner_checkpoint_allow_list_still_refuses_code(load_tool, tmp_path):
     """mmdet/mmseg/mmpretrain inputs load with the runner-checkpoint allow-list, nothing more."""
     from mmresfamily.utils import CheckpointRefusedError
     marker = tmp_path / 'pwned'
@@ -420,5 +412,6 @@ def test_runner_checkpoint_allow_list_still_refuses_code(convert_tool, tmp_path)
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}, 'meta': _Exploit(marker)},
                src)
     with pytest.raises(CheckpointRefusedError):
-        convert_tool(['mmdet', 'resnet50', str(src), str(tmp_path / 'out.pth')])
+        load_tool('convert_weights').main(['mmdet', 'resnet50', str(src),
+                                           str(tmp_path / 'out.pth')])
     assert not marker.exists()

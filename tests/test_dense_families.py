@@ -1,6 +1,5 @@
 """Dense-connection families (DenseNet, DPN, HarDNet): same features as timm / torchvision with
 converted weights, published parameter counts, shapes vs feature_info, clear argument errors."""
-from pathlib import Path
 
 import pytest
 import timm
@@ -9,15 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import (assert_features_close, convert_and_build, load_tool,
-                                 params_with_head, randomize_, stage_outputs)
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope='module')
-def convert_tool():
-    return load_tool('convert_weights').main
+from mmresfamily.testing import (assert_features_close, convert_and_build, params_with_head,
+                                 randomize_, stage_outputs)
 
 
 # timm's feature taps (feature_info[1:]) are exactly our stages' outputs:
@@ -25,7 +17,7 @@ def convert_tool():
 # norm+act (`features.norm5`, a BatchNormAct2d); dpn: the last block of each stage (the
 # concatenated residual + dense paths, without the classifier-only `conv5_bn_ac`).
 @pytest.mark.parametrize('name', ['densenet121', 'densenet169', 'dpn68', 'dpn68b', 'dpn92'])
-def test_timm_features_equal(name, convert_tool, tmp_path):
+def test_timm_features_equal(name, tmp_path):
     ref = randomize_(timm.create_model(name, pretrained=False), seed=1).eval()
     ours, converted = convert_and_build(tmp_path, 'timm', name, ref.state_dict())
     assert set(converted['meta']['dropped_keys']) <= {
@@ -39,7 +31,7 @@ def test_timm_features_equal(name, convert_tool, tmp_path):
 
 
 @pytest.mark.parametrize('old_keys', [False, True], ids=['current-keys', 'pre-0.3-keys'])
-def test_torchvision_densenet_features_equal(old_keys, convert_tool, tmp_path):
+def test_torchvision_densenet_features_equal(old_keys, tmp_path):
     torchvision = pytest.importorskip('torchvision')
     ref = randomize_(torchvision.models.densenet121(weights=None), seed=2).eval()
     state_dict = ref.state_dict()

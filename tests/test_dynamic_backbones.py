@@ -1,8 +1,5 @@
 """RedNet and DCDC-ResNet: published sizes, outputs vs feature_info, the mmdet options, configs
 reaching every layer, and a short real training run on Fashion-MNIST."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn as nn
@@ -11,8 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmresfamily.models.layers import DCDC, Involution
 from mmresfamily.registry import MODELS
 from mmresfamily.testing import assert_frozen_stages, assert_with_cp_equivalent, params_with_head
-
-ROOT = Path(__file__).resolve().parents[1]
+from mmresfamily.train_fashion_mnist import train
 BACKBONES = [dict(type='mmresfamily.RedNet', depth=d) for d in (26, 38, 50, 101, 152)] + \
     [dict(type='mmresfamily.DCDCResNet', depth=d) for d in (50, 101)]
 IDS = [f'{c["type"].split(".")[1]}-{c["depth"]}' for c in BACKBONES]
@@ -174,19 +170,10 @@ def test_registry_build_and_errors():
             MODELS.build(dict(type=f'mmresfamily.{name}', depth=50, dcn=dict(type='DCNv2')))
 
 
-def _load_train_tool():
-    spec = importlib.util.spec_from_file_location('train_fashion_mnist',
-                                                  ROOT / 'tools' / 'train_fashion_mnist.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 def test_short_fashion_mnist_training_learns(cfg):
     """640 real training images, 40 iterations; accuracy on 500 held-out test images."""
-    tool = _load_train_tool()
-    result = tool.train(cfg, iters=40, batch_size=32, size=32, train_images=640,
+    result = train(cfg, iters=40, batch_size=32, size=32, train_images=640,
                         test_images=500, bn_batches=10, log=None)
     assert result['final_loss'] < 0.6 * result['first_loss'], result
     assert result['test_accuracy'] > 0.4, result  # chance is 0.1

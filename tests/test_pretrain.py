@@ -2,7 +2,6 @@
 config trains through tools/train.py on a tiny fake ImageNet, each "bag of tricks" switch takes
 effect, and knowledge distillation (mmresfamily.pretrain) behaves."""
 import copy
-import importlib.util
 import math
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
 
 from mmresfamily.models.backbones.preresnet import PreActBasicBlock, PreActBottleneck  # noqa: E402
 from mmresfamily.models.backbones.resnet import BasicBlock, ResBlock  # noqa: E402
+from mmresfamily.train import main as train_main  # noqa: E402
 from mmresfamily.utils.launch import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,14 +132,7 @@ def test_zero_gamma_is_refused_by_families_without_the_option(name):
         build_model(cfg.model)
 
 
-# ---- training through tools/train.py -------------------------------------------------------------
-def train_main(argv):
-    spec = importlib.util.spec_from_file_location('mmrf_tools_train', ROOT / 'tools/train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
-
-
+# ---- training as tools/train.py runs it ----------------------------------------------------------
 @pytest.fixture(scope='module')
 def fake_imagenet(tmp_path_factory):
     """ImageNet's layout: {train,val}/CLASS/IMAGE + meta/{train,val}.txt ("path label")."""
