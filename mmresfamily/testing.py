@@ -1,4 +1,5 @@
 """Helpers for tests that compare mmresfamily backbones with reference implementations."""
+import copy
 from typing import Sequence
 
 import torch
@@ -78,6 +79,11 @@ def stage_outputs(model: nn.Module, module_names: Sequence[str], x: torch.Tensor
     return [captured[name] for name in module_names]
 
 
+def stage_taps(model: nn.Module, module_names: Sequence[str]):
+    """`x -> stage_outputs(model, module_names, x)`: a reference's features at named modules."""
+    return lambda x: stage_outputs(model, module_names, x)
+
+
 def params_with_head(backbone, num_classes: int = 1000) -> int:
     """Parameter count as published for classifiers: backbone + linear head on the last stage."""
     last = backbone.feature_info[-1]['num_chs']
@@ -109,6 +115,42 @@ def assert_frozen_stages(model, frozen: int):
     assert all(m.training for m in getattr(model, model.stage_names[frozen]).modules())
 
 
+def assert_norm_eval(build, x):
+    """`build(norm_eval=True)` keeps every BatchNorm in eval mode in training (a forward leaves
+    the running statistics unchanged); `build(norm_eval=False)` trains them. Returns the first."""
+    model = build(norm_eval=True).train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(not m.training for m in bns)
+    before = [m.running_mean.clone() for m in bns]
+    model(x)
+    assert all(torch.equal(b, m.running_mean) for b, m in zip(before, bns))
+    trained = build(norm_eval=False).train()
+    assert all(m.training for m in trained.modules() if isinstance(m, _BatchNorm))
+    return model
+
+
+def assert_dcn_stages(build, x):
+    """`build(dcn=DCNv2, stage_with_dcn=(False, False, True, True))`: deformable convs in the last
+    two stages only, the caller's dcn dict left as it was, offsets zero-initialised (each conv
+    starts as a plain one) and trained by a backward of `model(x)`. Returns (model, the
+    deformable convs by name)."""
+    from mmcv.ops import ModulatedDeformConv2d
+    dcn = dict(type='DCNv2', deform_groups=1, fallback_on_stride=False)
+    dcn_copy = copy.deepcopy(dcn)
+    model = build(dcn=dcn, stage_with_dcn=(False, False, True, True))
+    assert dcn == dcn_copy, 'the user dcn dict must not be mutated'
+    model.init_weights()
+    dcn_layers = {n: m for n, m in model.named_modules() if isinstance(m, ModulatedDeformConv2d)}
+    last_two = tuple(f'{name}.' for name in model.stage_names[2:])
+    assert dcn_layers and all(n.startswith(last_two) for n in dcn_layers)
+    assert all(m.conv_offset.weight.abs().sum() == 0 for m in dcn_layers.values())
+    model.train()
+    sum(o.mean() for o in model(x)).backward()
+    assert all(m.conv_offset.weight.grad is not None and
+               torch.isfinite(m.conv_offset.weight.grad).all() for m in dcn_layers.values())
+    return model, dcn_layers
+
+
 def assert_with_cp_equivalent(build, x):
     """`build(with_cp=...)` gives the same outputs (exactly) and gradients with checkpointing.
     BN statistics are frozen (norm_eval): a recomputed forward would update them twice."""
@@ -134,10 +176,11 @@ def assert_with_cp_equivalent(build, x):
     return ckpt
 
 
-def convert_and_build(tmp_path, source: str, name: str, checkpoint):
+def assert_converted_features_equal(tmp_path, source: str, name: str, checkpoint, reference,
+                                    rtol: float = 1e-5):
     """Save `checkpoint`, convert it as `python -m mmresfamily convert` does, build the backbone
-    from the written `backbone_cfg` and load the converted weights strictly: (model, converted
-    file)."""
+    from the written `backbone_cfg`, load the converted weights strictly, and check its features
+    of a random 64x64 image against `reference(image)`. Returns (model, converted file)."""
     from .cli import main as cli
     from .registry import MODELS
     src, dst = tmp_path / 'src.pth', tmp_path / 'ours.pth'
@@ -146,4 +189,7 @@ def convert_and_build(tmp_path, source: str, name: str, checkpoint):
     converted = torch.load(dst, weights_only=True)
     ours = MODELS.build(converted['meta']['backbone_cfg']).eval()
     ours.load_state_dict(converted['state_dict'], strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert_features_close(ours(x), reference(x), rtol=rtol)
     return ours, converted

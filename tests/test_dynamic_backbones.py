@@ -7,7 +7,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.models.layers import DCDC, Involution
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import assert_frozen_stages, assert_with_cp_equivalent, params_with_head
+from mmresfamily.testing import (assert_frozen_stages, assert_norm_eval, assert_with_cp_equivalent,
+                                 params_with_head)
 from mmresfamily.train_fashion_mnist import train
 BACKBONES = [dict(type='mmresfamily.RedNet', depth=d) for d in (26, 38, 50, 101, 152)] + \
     [dict(type='mmresfamily.DCDCResNet', depth=d) for d in (50, 101)]
@@ -78,15 +79,6 @@ def test_outputs_match_feature_info_forward_backward(cfg):
 
 
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
-def test_out_indices_select_outputs(cfg):
-    model = build(cfg, out_indices=(3, 1)).eval()
-    outs = model(torch.randn(1, 3, 32, 32))
-    assert [o.shape[1] for o in outs] == list(model.out_channels)
-    assert model.out_channels == (model.feature_info[3]['num_chs'],
-                                  model.feature_info[1]['num_chs'])
-
-
-@pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 @pytest.mark.parametrize('frozen', [0, 1, 2])
 def test_frozen_stages(cfg, frozen):
     assert_frozen_stages(build(cfg, frozen_stages=frozen), frozen)
@@ -94,16 +86,10 @@ def test_frozen_stages(cfg, frozen):
 
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 def test_norm_eval_freezes_every_bn_including_the_generators(cfg):
-    model = build(cfg, norm_eval=True).train()
-    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    model = assert_norm_eval(lambda **kw: build(cfg, **kw), torch.randn(2, 3, 32, 32))
     generator_bns = [m for op in model.modules() if isinstance(op, Involution)
                      for m in op.modules() if isinstance(m, _BatchNorm)]
-    assert generator_bns and all(not m.training for m in bns)
-    before = [m.running_mean.clone() for m in bns]
-    model(torch.randn(2, 3, 32, 32))
-    assert all(torch.equal(b, m.running_mean) for b, m in zip(before, bns))
-    model = build(cfg, norm_eval=False).train()
-    assert all(m.training for m in model.modules() if isinstance(m, _BatchNorm))
+    assert generator_bns and all(not m.training for m in generator_bns)
 
 
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
