@@ -16,22 +16,21 @@ from typing import List
 
 from . import zoo
 from .utils.cli import int_at_least
-
-REPO_CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
+from .utils.paths import CONFIGS
 
 
 def configs_using(name: str) -> List[str]:
     """Configs of a source checkout whose backbone loads `mmrf://NAME` (none when installed)."""
-    if not REPO_CONFIGS.is_dir():
+    if not CONFIGS.is_dir():
         return []
     needle = f"'mmrf://{name}'"
-    bases = {p.stem for p in (REPO_CONFIGS / '_base_' / 'backbones').glob('*.py')
+    bases = {p.stem for p in (CONFIGS / '_base_' / 'backbones').glob('*.py')
              if needle in p.read_text()}
     found = []
-    for path in sorted(REPO_CONFIGS.rglob('*.py')):
+    for path in sorted(CONFIGS.rglob('*.py')):
         text = path.read_text()
         if needle in text or any(f'/backbones/{b}.py' in text for b in bases):
-            found.append(str(path.relative_to(REPO_CONFIGS.parent)))
+            found.append(str(path.relative_to(CONFIGS.parent)))
     return found
 
 
@@ -65,8 +64,8 @@ def measure(model: zoo.Model, size: int) -> dict:
     """Build the row's backbone and measure it: params (with a 1000-class head as published),
     GMACs at size x size (mmengine's counter: one multiply-add each) and its outputs."""
     import torch
-    from mmengine.analysis import FlopAnalyzer
 
+    from .flops import flop_analyzer
     from .registry import MODELS
     from .testing import params_with_head
     backbone = MODELS.build(model.backbone_cfg).eval()
@@ -75,8 +74,7 @@ def measure(model: zoo.Model, size: int) -> dict:
         outs = backbone(x)
     # what the backbone hands out is what feature_info says
     assert [o.shape[1] for o in outs] == list(backbone.out_channels), model.name
-    analyzer = FlopAnalyzer(backbone, (x, ))
-    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analyzer = flop_analyzer(backbone, (x, ))
     return dict(measured_params_m=round(params_with_head(backbone) / 1e6, 2),
                 measured_gmacs=round(analyzer.total() / 1e9, 2),
                 outputs=' '.join(f'{i["reduction"]}:{i["num_chs"]}'

@@ -7,13 +7,14 @@ NCHW memory directly) see no difference but speed. On a CPU the convolutions run
 kernels without reordering every activation to and from NCHW. By default (`channels_last=None`)
 a model with a module that computes in NCHW (`computes_in_nchw = True`: involution, hence
 RedNet and DCDC) stays in NCHW: channels_last would reorder its activations twice per block,
-which made RedNet's inference 0.79x as fast instead of faster. `compile=True` then hands the
+which made RedNet's inference slower instead of faster (`tools/benchmark.py models --deploy`
+measures it). `compile=True` then hands the
 folded model to TorchInductor with frozen weights (`nn.Module.compile` with Inductor's
 `freezing`, static shapes): the weights become constants, so Inductor pre-packs them for
 oneDNN, fuses each conv with the activation/add that follows, and generates one C++ loop for the
 elementwise chains eager runs op by op (the norm + ReLU of pre-activation blocks, which no
-folding removes). It costs a compile of 20-60 s per model and input shape (on 2 CPU cores),
-hence opt-in; every later call of that shape runs the compiled graph.
+folding removes). It costs a compile per model and input shape, hence opt-in; every later call
+of that shape runs the compiled graph.
 
 `fold_batchnorm(model, example)` folds every eval-mode BatchNorm that directly consumes a plain
 convolution's output into that convolution (w' = w * g / s, b' = beta + (b - mean) * g / s with

@@ -19,7 +19,7 @@ import numbers
 
 __all__ = ['InvalidArgumentError', 'UnknownChoiceError', 'ArgumentTypeError', 'InvalidInputError',
            'check_choice', 'check_stage_tuple', 'check_int', 'check_stage_ints', 'check_number',
-           'check_flag']
+           'check_flag', 'check_unsupported']
 
 
 class InvalidArgumentError(ValueError, AssertionError):
@@ -121,3 +121,12 @@ def check_flag(name: str, value) -> bool:
     if isinstance(value, bool) or is_int(value) and value in (0, 1):
         return bool(value)
     raise ArgumentTypeError(f'{name} must be True or False; got {value!r}')
+
+
+def check_unsupported(name: str, value, owner: str, remedy: str):
+    """An option `owner` (a family or block) does not have must be left unset (None or empty):
+    `NAME is not supported by OWNER<remedy>`, where `remedy` says why or what to use instead."""
+    if value is None or isinstance(value, (list, tuple, dict)) and not value:
+        return
+    verb = 'are' if name.endswith('s') else 'is'
+    raise InvalidArgumentError(f'{name} {verb} not supported by {owner}{remedy}')

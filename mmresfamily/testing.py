@@ -1,13 +1,12 @@
 """Helpers for tests that compare mmresfamily backbones with reference implementations."""
-import importlib.util
-import os
-import subprocess
-from pathlib import Path
+import copy
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from .utils.precise_bn import recompute_bn_statistics_
 
 
 @torch.no_grad()
@@ -47,17 +46,8 @@ def calibrate_norms_(model: nn.Module, in_channels: int = 3, seed: int = 0) -> n
     statistics keep them O(1) and are still far from the (0, 1) defaults.
     """
     gen = torch.Generator().manual_seed(seed)
-    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the passes
-    model.train()
-    for _ in range(2):
-        model(torch.randn(4, in_channels, 64, 64, generator=gen))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    return model.eval()
+    batches = (torch.randn(4, in_channels, 64, 64, generator=gen) for _ in range(2))
+    return recompute_bn_statistics_(model, batches).eval()
 
 
 def relative_max_diff(ours: torch.Tensor, ref: torch.Tensor) -> float:
@@ -87,6 +77,11 @@ def stage_outputs(model: nn.Module, module_names: Sequence[str], x: torch.Tensor
         for h in handles:
             h.remove()
     return [captured[name] for name in module_names]
+
+
+def stage_taps(model: nn.Module, module_names: Sequence[str]):
+    """`x -> stage_outputs(model, module_names, x)`: a reference's features at named modules."""
+    return lambda x: stage_outputs(model, module_names, x)
 
 
 def params_with_head(backbone, num_classes: int = 1000) -> int:
@@ -120,6 +115,42 @@ def assert_frozen_stages(model, frozen: int):
     assert all(m.training for m in getattr(model, model.stage_names[frozen]).modules())
 
 
+def assert_norm_eval(build, x):
+    """`build(norm_eval=True)` keeps every BatchNorm in eval mode in training (a forward leaves
+    the running statistics unchanged); `build(norm_eval=False)` trains them. Returns the first."""
+    model = build(norm_eval=True).train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(not m.training for m in bns)
+    before = [m.running_mean.clone() for m in bns]
+    model(x)
+    assert all(torch.equal(b, m.running_mean) for b, m in zip(before, bns))
+    trained = build(norm_eval=False).train()
+    assert all(m.training for m in trained.modules() if isinstance(m, _BatchNorm))
+    return model
+
+
+def assert_dcn_stages(build, x):
+    """`build(dcn=DCNv2, stage_with_dcn=(False, False, True, True))`: deformable convs in the last
+    two stages only, the caller's dcn dict left as it was, offsets zero-initialised (each conv
+    starts as a plain one) and trained by a backward of `model(x)`. Returns (model, the
+    deformable convs by name)."""
+    from mmcv.ops import ModulatedDeformConv2d
+    dcn = dict(type='DCNv2', deform_groups=1, fallback_on_stride=False)
+    dcn_copy = copy.deepcopy(dcn)
+    model = build(dcn=dcn, stage_with_dcn=(False, False, True, True))
+    assert dcn == dcn_copy, 'the user dcn dict must not be mutated'
+    model.init_weights()
+    dcn_layers = {n: m for n, m in model.named_modules() if isinstance(m, ModulatedDeformConv2d)}
+    last_two = tuple(f'{name}.' for name in model.stage_names[2:])
+    assert dcn_layers and all(n.startswith(last_two) for n in dcn_layers)
+    assert all(m.conv_offset.weight.abs().sum() == 0 for m in dcn_layers.values())
+    model.train()
+    sum(o.mean() for o in model(x)).backward()
+    assert all(m.conv_offset.weight.grad is not None and
+               torch.isfinite(m.conv_offset.weight.grad).all() for m in dcn_layers.values())
+    return model, dcn_layers
+
+
 def assert_with_cp_equivalent(build, x):
     """`build(with_cp=...)` gives the same outputs (exactly) and gradients with checkpointing.
     BN statistics are frozen (norm_eval): a recomputed forward would update them twice."""
@@ -145,36 +176,20 @@ def assert_with_cp_equivalent(build, x):
     return ckpt
 
 
-# ---- running the repository's tools from tests ------------------------------------------------
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_tool(name: str):
-    """tools/NAME.py as a module (run its main() in-process: a subprocess re-imports torch)."""
-    spec = importlib.util.spec_from_file_location(f'mmrf_tool_{name}',
-                                                  REPO_ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_checked(*args, env=None, check=True, timeout=900):
-    """Run a command from the repository root; on failure, raise with the tail of its output."""
-    result = subprocess.run([*map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True,
-                            env={**os.environ, **(env or {})}, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
-    return result
-
-
-def convert_and_build(tmp_path, source: str, name: str, checkpoint):
-    """Save `checkpoint`, convert it with tools/convert_weights.py, build the backbone from the
-    written `backbone_cfg` and load the converted weights strictly: (model, converted file)."""
+def assert_converted_features_equal(tmp_path, source: str, name: str, checkpoint, reference,
+                                    rtol: float = 1e-5):
+    """Save `checkpoint`, convert it as `python -m mmresfamily convert` does, build the backbone
+    from the written `backbone_cfg`, load the converted weights strictly, and check its features
+    of a random 64x64 image against `reference(image)`. Returns (model, converted file)."""
+    from .cli import main as cli
     from .registry import MODELS
     src, dst = tmp_path / 'src.pth', tmp_path / 'ours.pth'
     torch.save(checkpoint, src)
-    load_tool('convert_weights').main([source, name, str(src), str(dst)])
+    cli(['convert', source, name, str(src), str(dst)])
     converted = torch.load(dst, weights_only=True)
     ours = MODELS.build(converted['meta']['backbone_cfg']).eval()
     ours.load_state_dict(converted['state_dict'], strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert_features_close(ours(x), reference(x), rtol=rtol)
     return ours, converted

@@ -1,15 +1,17 @@
-"""tools/benchmark.py and tools/get_flops.py produce what they promise (no timing asserted)."""
+"""tools/benchmark.py and tools/get_flops.py produce what they promise (no timing asserted), and
+the benchmark's statistics (mmresfamily.benchmark.timing) are the ones it documents."""
 import csv
 from pathlib import Path
 
 import pytest
 
-from mmresfamily.testing import load_tool
+from mmresfamily.benchmark.report import read_rows
+from mmresfamily.benchmark.timing import median_interval, paired_speed_ratio, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
+def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path, load_tool):
     benchmark = load_tool('benchmark')
     rows = benchmark.main(['models', '--variants', 'ResNet-50', '--batch', '2', '--size', '64',
                            '--repeats', '2', '--warmup', '0', '--fold-bn', '--deploy',
@@ -37,7 +39,7 @@ def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
         assert [r['impl'] for r in csv.DictReader(f)] == [r['impl'] for r in rows]
     # every round's time is kept (CSV included), so ratios can be paired round by round
     assert len(impls['timm']['forward_round_s']) == 2
-    reread = {r['impl']: r for r in benchmark.read_rows(tmp_path / 'benchmark.csv')}
+    reread = {r['impl']: r for r in read_rows(tmp_path / 'benchmark.csv')}
     assert reread['timm']['forward_round_s'] == pytest.approx(impls['timm']['forward_round_s'],
                                                               abs=1e-6)
     text = (tmp_path / 'benchmark.md').read_text()
@@ -51,13 +53,13 @@ def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path):
     assert (tmp_path / 'benchmark.png').read_bytes()[:4] == b'\x89PNG'
 
 
-def test_benchmark_refuses_unknown_variant(tmp_path):
+def test_benchmark_refuses_unknown_variant(tmp_path, load_tool):
     benchmark = load_tool('benchmark')
     with pytest.raises(SystemExit, match='--variants must be among .*ResNet-50.*got .*ResNet-51'):
         benchmark.main(['models', '--variants', 'ResNet-51', '--out-dir', str(tmp_path)])
 
 
-def test_get_flops_of_a_classifier_config_is_backbone_plus_head():
+def test_get_flops_of_a_classifier_config_is_backbone_plus_head(load_tool):
     get_flops = load_tool('get_flops')
     total, params, parts = get_flops.main(
         [str(ROOT / 'configs/pretrain/resnet/resnet50_8xb32_in1k.py')])
@@ -68,7 +70,7 @@ def test_get_flops_of_a_classifier_config_is_backbone_plus_head():
     assert total == sum(by_name.values())
 
 
-def test_get_flops_of_a_detector_config_counts_every_part():
+def test_get_flops_of_a_detector_config_counts_every_part(load_tool):
     get_flops = load_tool('get_flops')
     total, params, parts = get_flops.main(
         [str(ROOT / 'configs/mmdet/resnet/retinanet_r50_fpn_1x_coco.py'), '--shape', '128', '128'])
@@ -85,9 +87,8 @@ def test_get_flops_of_a_detector_config_counts_every_part():
 @pytest.mark.parametrize('n', [1, 5, 6, 9, 11, 15, 40])
 def test_median_interval_is_the_binomial_order_statistic_interval(n):
     binom = pytest.importorskip('scipy.stats').binom
-    benchmark = load_tool('benchmark')
     values = [float(v) for v in range(n, 0, -1)]  # unsorted on purpose
-    median, low, high, coverage = benchmark.median_interval(values)
+    median, low, high, coverage = median_interval(values)
     assert median == (n + 1) / 2
     # the reference: the largest k with 1 - 2 P(B <= k - 1) >= 95 % (k = 1 if none)
     ks = [k for k in range(1, n // 2 + 1) if 1 - 2 * binom.cdf(k - 1, n, 0.5) >= 0.95] or [1]
@@ -97,9 +98,8 @@ def test_median_interval_is_the_binomial_order_statistic_interval(n):
 
 
 def test_paired_speed_ratio_and_verdict():
-    benchmark = load_tool('benchmark')
     ours = [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]  # the machine's speed drifts between rounds
-    median, low, high, _ = benchmark.paired_speed_ratio(ours, [1.1 * t for t in ours])
+    median, low, high, _ = paired_speed_ratio(ours, [1.1 * t for t in ours])
     assert median == low == high == pytest.approx(1.1)  # pairing removes the drift
-    assert benchmark.verdict(low, high) == 'faster'
-    assert benchmark.verdict(0.97, 1.02) == 'tie' and benchmark.verdict(0.9, 0.99) == 'slower'
+    assert verdict(low, high) == 'faster'
+    assert verdict(0.97, 1.02) == 'tie' and verdict(0.9, 0.99) == 'slower'

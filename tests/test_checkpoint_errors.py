@@ -4,6 +4,7 @@ described; every loader of the package and tools goes through the same two funct
 import logging
 import re
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,6 @@ from mmengine.logging import HistoryBuffer, MMLogger
 
 from mmresfamily.converters import convert
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import load_tool
 from mmresfamily.utils import (CheckpointFileError, CheckpointMismatchError, compare_state_dicts,
                                load_checkpoint_file, load_pretrained)
 
@@ -106,8 +106,8 @@ def detector_cfg():
     pytest.importorskip('mmdet')
     from mmengine.config import Config
 
-    from mmresfamily.testing import REPO_ROOT
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py'))
+    root = Path(__file__).resolve().parents[1]
+    cfg = Config.fromfile(str(root / 'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py'))
     return cfg.model
 
 
@@ -237,7 +237,8 @@ def test_convert_fills_batch_counters_missing_from_old_checkpoints(r18_file):
     ('r18', r"converted as 'resnet50' does not match .*layer1\.0\.conv3\.weight"),
     ('empty', 'holds no backbone tensors'),
 ])
-def test_convert_tool_exits_non_zero(r18_file, tmp_path, capsys, content, message):
+def test_convert_tool_exits_non_zero(r18_file, tmp_path, capsys, load_tool, content,
+                                     message):
     src = r18_file[0] if content == 'r18' else tmp_path / 'empty.pth'
     if content == 'empty':
         torch.save({}, src)
@@ -309,6 +310,9 @@ def test_good_files_of_each_format_load(tmp_path):
 
 def _entry_points():
     """Every loader that reads a checkpoint file for the package or a tool."""
+    from mmresfamily.cli import main as cli
+    from mmresfamily.publish import main as publish_main
+    from mmresfamily.transfer.backbones import backbone_weights
     from mmresfamily.utils.launch import check_checkpoint_matches
 
     def pretrained(bad, tmp_path):
@@ -318,13 +322,13 @@ def _entry_points():
         check_checkpoint_matches(nn.Linear(1, 1), str(bad))
 
     def convert_tool(bad, tmp_path):
-        load_tool('convert_weights').main(['timm', 'resnet50', str(bad), str(tmp_path / 'o')])
+        cli(['convert', 'timm', 'resnet50', str(bad), str(tmp_path / 'o')])
 
     def publish(bad, tmp_path):
-        load_tool('publish_backbone').main([str(bad), str(tmp_path / 'out')])
+        publish_main([str(bad), str(tmp_path / 'out')])
 
     def coco_transfer(bad, tmp_path):
-        load_tool('coco_transfer').backbone_weights('b', bad, nn.Linear(1, 1), tmp_path / 'o')
+        backbone_weights('b', bad, nn.Linear(1, 1), tmp_path / 'o')
 
     return dict(pretrained=pretrained, test=test_tool, convert_weights=convert_tool,
                 publish_backbone=publish, coco_transfer=coco_transfer)

@@ -211,20 +211,22 @@ def test_runner_checkpoint_resumes_with_weights_only(tmp_path):
 
 def _entry_points():
     """Every place that loads a file under the runner-checkpoint allow-list."""
-    from mmresfamily.testing import load_tool
+    from mmresfamily.cli import main as cli
+    from mmresfamily.publish import main as publish_main
+    from mmresfamily.transfer.backbones import backbone_weights
     from mmresfamily.utils.launch import check_checkpoint_matches
 
     def convert(bad, tmp_path):
-        load_tool('convert_weights').main(['mmdet', 'resnet50', str(bad), str(tmp_path / 'o.pth')])
+        cli(['convert', 'mmdet', 'resnet50', str(bad), str(tmp_path / 'o.pth')])
 
     def publish(bad, tmp_path):
-        load_tool('publish_backbone').main([str(bad), str(tmp_path / 'out')])
+        publish_main([str(bad), str(tmp_path / 'out')])
 
     def test_tool(bad, tmp_path):  # tools/test.py checks the checkpoint against the model
         check_checkpoint_matches(nn.Linear(1, 1), str(bad))
 
     def coco_transfer(bad, tmp_path):
-        load_tool('coco_transfer').backbone_weights('b', bad, nn.Linear(1, 1), tmp_path / 'o.pth')
+        backbone_weights('b', bad, nn.Linear(1, 1), tmp_path / 'o.pth')
 
     def resume(bad, tmp_path):  # tools/train.py --resume
         install_runner_checkpoint_allowlist()

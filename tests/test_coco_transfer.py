@@ -10,34 +10,32 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmresfamily.testing import load_tool, run_checked
+from mmresfamily.transfer.data import evaluable_ann_file
 
-ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 pytest.importorskip('mmdet')
-try:
-    from mmresfamily.datasets import find_fashion_mnist
-    find_fashion_mnist()
-except FileNotFoundError as err:  # pragma: no cover - setup installs the package
-    pytest.skip(f'Fashion-MNIST missing: {err}', allow_module_level=True)
 
 R18 = "dict(type='mmresfamily.ResNet', depth=18)"
 
 
-def run(*args, env=None, check=True):
-    return run_checked(*args, env={'OMP_NUM_THREADS': '1', **(env or {})}, check=check,
-                       timeout=600)
+@pytest.fixture(scope='module')
+def run(run_checked):
+    """A command from the repository root, on one thread (the runs are small)."""
+
+    def run_(*args, env=None, check=True):
+        return run_checked(*args, env={'OMP_NUM_THREADS': '1', **(env or {})}, check=check,
+                           timeout=600)
+
+    return run_
 
 
 @pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp('quickstart_small')
-    run(PY, 'tools/make_quickstart_data.py', '--out', out, '--train', 16, '--val', 8)
-    return out
+def data(make_quickstart_data):
+    return make_quickstart_data(16, 8)
 
 
 @pytest.fixture(scope='module')
-def published(tmp_path_factory):
+def published(tmp_path_factory, run):
     """A randomly initialised classifier's checkpoint -> tools/publish_backbone.py."""
     from mmresfamily.registry import MODELS
     tmp = tmp_path_factory.mktemp('published')
@@ -66,7 +64,7 @@ def log_dirs(work_dir):
     return sorted(p for p in work_dir.glob('*/2*') if p.is_dir())
 
 
-def test_two_backbones_skip_finished_rows_and_resume(tmp_path, data, published):
+def test_two_backbones_skip_finished_rows_and_resume(tmp_path, run, data, published):
     args = ['tools/coco_transfer.py', *common(data, tmp_path), '--backbone', 'scratch', R18,
             '--backbone', 'random_pub', R18, published]
     first = run(PY, *args)
@@ -120,7 +118,7 @@ def test_two_backbones_skip_finished_rows_and_resume(tmp_path, data, published):
     assert rows3[1]['bbox_mAP'] == rows[1]['bbox_mAP']  # same weights, same evaluation
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, data):
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, run, data):
     args = ['tools/coco_transfer.py', *common(data, tmp_path, iters=4), '--backbone', 'r18', R18]
     # stands for a run stopped after its 2nd iteration (cfg options are applied last)
     run(PY, *args, '--cfg-options', 'train_cfg.max_iters=2')
@@ -138,7 +136,8 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, data):
 
 
 @pytest.fixture(scope='module')
-def tool():
+def tool(load_tool):
+    """tools/coco_transfer.py, whose command line these tests run."""
     return load_tool('coco_transfer')
 
 
@@ -149,7 +148,7 @@ def tool():
     (['--backbone', 'a', R18, '--backbone', 'a', R18], "--backbone NAME 'a' is given twice"),
     (['--backbone', 'a', R18, 'missing.pth'], '--backbone a: checkpoint not found: missing.pth'),
     (['--backbone', 'a', 'r999'], "--backbone a: SPEC 'r999' is neither dict(...) nor a backbone "
-     'config; known names: dcdc-r50, densenet121'),
+     'config; known names: dcdc_resnet50, densenet121'),
     (['--backbone', 'a', "dict(type='mmresfamily.ResNot')"],
      "--backbone a: type 'mmresfamily.ResNot' is not an mmresfamily backbone; registered: "),
     (['--backbone', 'a', "dict(type='mmresfamily.ResNet', depth=19)"],
@@ -181,19 +180,19 @@ def test_checkpoint_that_does_not_fit_is_refused(tool, data, tmp_path):
                    '--work-dir', str(tmp_path / 'wd'), '--out', str(tmp_path / 'ct')])
 
 
-def test_annotation_ids_from_0_are_evaluated_on_a_renumbered_copy(tool, tmp_path):
+def test_annotation_ids_from_0_are_evaluated_on_a_renumbered_copy(tmp_path):
     """pycocotools treats a match to annotation id 0 as no match (labelme2coco starts at 0)."""
     coco = {'images': [{'id': 0, 'file_name': 'a.jpg', 'height': 8, 'width': 8}],
             'categories': [{'id': 1, 'name': 'x'}],
             'annotations': [{'id': i, 'image_id': 0, 'category_id': 1, 'bbox': [0, 0, 4, 4],
                              'area': 16, 'iscrowd': 0} for i in (0, 1)]}
     (tmp_path / 'zero.json').write_text(json.dumps(coco))
-    fixed = Path(tool.evaluable_ann_file(tmp_path, 'zero.json', tmp_path))
+    fixed = Path(evaluable_ann_file(tmp_path, 'zero.json', tmp_path))
     assert [a['id'] for a in json.loads(fixed.read_text())['annotations']] == [1, 2]
     assert json.loads((tmp_path / 'zero.json').read_text()) == coco  # the input is untouched
     coco['annotations'][0]['id'] = 5
     (tmp_path / 'one.json').write_text(json.dumps(coco))
-    assert tool.evaluable_ann_file(tmp_path, 'one.json', tmp_path) == 'one.json'
+    assert evaluable_ann_file(tmp_path, 'one.json', tmp_path) == 'one.json'
 
 
 def test_data_root_missing(tool, tmp_path):
@@ -201,14 +200,16 @@ def test_data_root_missing(tool, tmp_path):
         tool.main(['--data-root', str(tmp_path / 'nowhere'), '--backbone', 'a', R18])
 
 
-def test_torchrun_two_cpu_processes(tmp_path, data):
+def test_torchrun_two_cpu_processes(tmp_path, run, data):
     """tools/dist_coco_transfer.sh: both ranks train the same row, rank 0 alone writes."""
     result = run('bash', 'tools/dist_coco_transfer.sh', 2,
                  *common(data, tmp_path, iters=2), '--backbone', 'r18', R18,
                  env={'PYTHON': PY, 'PORT': '29631'})
     rows = read_csv(tmp_path / 'docs/ct.csv')
-    assert [r['backbone'] for r in rows] == ['r18'] and float(rows[0]['bbox_mAP']) >= 0
+    assert [r['backbone'] for r in rows] == ['r18']
     assert result.stdout.count('[coco_transfer] wrote') == 1
     log = next(log_dirs(tmp_path / 'wd')[0].glob('*.log')).read_text()
     assert 'Distributed training: True' in log and 'GPU number: 2' in log  # world size 2
     assert "type='MMDistributedDataParallel'" in log
+    # the row holds what the distributed evaluation logged (both ranks' images, one result)
+    assert f"coco/bbox_mAP: {rows[0]['bbox_mAP']}" in log

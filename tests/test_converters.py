@@ -4,7 +4,6 @@ the reference's stage outputs; the authors' own ResNeSt, Res2Net, HarDNet and Re
 (their code is not installable here) are covered key by key: every key of a layout generated from
 the official module structure is converted or dropped as a head, and the result loads strictly."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,16 +11,9 @@ import torch
 
 from mmresfamily.converters import convert
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import (assert_features_close, convert_and_build, load_tool, randomize_,
-                                 stage_outputs)
+from mmresfamily.testing import assert_converted_features_equal, randomize_, stage_taps
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ['layer1', 'layer2', 'layer3', 'layer4']
-
-
-@pytest.fixture(scope='module')
-def convert_tool():
-    return load_tool('convert_weights').main
 
 
 def assert_loads_strictly(cfg, state_dict):
@@ -33,15 +25,12 @@ def assert_loads_strictly(cfg, state_dict):
 
 # ---- torchvision ----------------------------------------------------------------------------
 @pytest.mark.parametrize('name', ['resnet18', 'resnet50', 'resnext50_32x4d'])
-def test_torchvision_resnet_features_equal(name, convert_tool, tmp_path):
+def test_torchvision_resnet_features_equal(name, tmp_path):
     torchvision = pytest.importorskip('torchvision')
     ref = randomize_(getattr(torchvision.models, name)(weights=None), seed=1).eval()
-    ours, converted = convert_and_build(tmp_path, 'torchvision', name,
-                                        ref.state_dict())
+    _, converted = assert_converted_features_equal(tmp_path, 'torchvision', name,
+                                                   ref.state_dict(), stage_taps(ref, STAGES))
     assert converted['meta']['dropped_keys'] == ['fc.weight', 'fc.bias']
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert_features_close(ours(x), stage_outputs(ref, STAGES, x), rtol=1e-5)
 
 
 @pytest.mark.parametrize('name', ['resnet34', 'resnet101', 'resnet152', 'resnext101_32x8d',
@@ -112,29 +101,24 @@ def build_reference(source, cls_name, kwargs):
 
 @pytest.mark.parametrize('source,name,cls_name,kwargs,kind', OPENMMLAB,
                          ids=[f'{c[0]}-{c[1]}-{c[4]}' for c in OPENMMLAB])
-def test_openmmlab_features_equal(source, name, cls_name, kwargs, kind, convert_tool, tmp_path):
+def test_openmmlab_features_equal(source, name, cls_name, kwargs, kind, tmp_path):
     ref = build_reference(source, cls_name, kwargs)
     checkpoint = ref.state_dict()
     if kind == 'whole':
         checkpoint = whole_checkpoint(source, checkpoint)
-    ours, converted = convert_and_build(tmp_path, source, name, checkpoint)
+    _, converted = assert_converted_features_equal(tmp_path, source, name, checkpoint, ref)
     expect_dropped = NON_BACKBONE[source] if kind == 'whole' else []
     assert converted['meta']['dropped_keys'] == expect_dropped
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert_features_close(ours(x), ref(x), rtol=1e-5)
 
 
-def test_mmpretrain_densenet_features_equal(convert_tool, tmp_path):
+def test_mmpretrain_densenet_features_equal(tmp_path):
     ref = build_reference('mmpretrain', 'DenseNet', dict(arch='121'))
-    ours, converted = convert_and_build(tmp_path, 'mmpretrain', 'densenet121',
-                                        whole_checkpoint('mmpretrain', ref.state_dict()))
-    assert converted['meta']['backbone_cfg'] == dict(type='mmresfamily.DenseNet', arch=121)
     # mmpretrain emits stages after their transitions; ours before: tap its dense blocks
     taps = ['stages.0', 'stages.1', 'stages.2', 'transitions.3']
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert_features_close(ours(x), stage_outputs(ref, taps, x), rtol=1e-5)
+    _, converted = assert_converted_features_equal(
+        tmp_path, 'mmpretrain', 'densenet121', whole_checkpoint('mmpretrain', ref.state_dict()),
+        stage_taps(ref, taps))
+    assert converted['meta']['backbone_cfg'] == dict(type='mmresfamily.DenseNet', arch=121)
 
 
 def test_openmmlab_cfg_records_what_the_weights_do_not_say():
@@ -152,14 +136,14 @@ def test_openmmlab_cfg_records_what_the_weights_do_not_say():
     ('mmseg', 'res2net50_w26_s4', 'resnest{D}'),
     ('mmpretrain', 'resnet51', 'densenet{D}'),
 ])
-def test_openmmlab_unknown_names_list_the_allowed_ones(source, name, allowed, convert_tool,
+def test_openmmlab_unknown_names_list_the_allowed_ones(source, name, allowed, load_tool,
                                                        tmp_path, capsys):
     with pytest.raises(ValueError, match=rf"model \(the {source} backbone name\) must be one of"):
         convert(source, name, {})
     src = tmp_path / 'in.pth'
     torch.save({'conv1.weight': torch.zeros(1)}, src)
     with pytest.raises(SystemExit):
-        convert_tool([source, name, str(src), str(tmp_path / 'out.pth')])
+        load_tool('convert_weights').main([source, name, str(src), str(tmp_path / 'out.pth')])
     err = capsys.readouterr().err
     assert allowed in err and repr(name) in err
 
@@ -383,18 +367,15 @@ def test_official_layout_is_timms(official, timm_name):
 
 
 @pytest.mark.parametrize('name', ['res2next50', 'resnest50'])
-def test_official_features_equal_through_timm_port(name, convert_tool, tmp_path):
+def test_official_features_equal_through_timm_port(name, tmp_path):
     """Weights in the official layout (a random timm port, whose module names and forward are the
     official ones) give the same features after conversion."""
     timm = pytest.importorskip('timm')
     timm_name = dict(res2next50='res2next50', resnest50='resnest50d')[name]
     ref = randomize_(timm.create_model(timm_name, pretrained=False), seed=3).eval()
-    ours, converted = convert_and_build(tmp_path, 'official', name,
-                                        ref.state_dict())
+    _, converted = assert_converted_features_equal(tmp_path, 'official', name,
+                                                   ref.state_dict(), stage_taps(ref, STAGES))
     assert converted['meta']['dropped_keys'] == ['fc.weight', 'fc.bias']
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert_features_close(ours(x), stage_outputs(ref, STAGES, x), rtol=1e-5)
 
 
 def test_official_unknown_name_lists_the_allowed_ones():
@@ -412,7 +393,7 @@ class _Exploit:
         return os.system, (f'touch {self.marker}', )
 
 
-def test_runner_checkpoint_allow_list_still_refuses_code(convert_tool, tmp_path):
+def test_runner_checkpoint_allow_list_still_refuses_code(load_tool, tmp_path):
     """mmdet/mmseg/mmpretrain inputs load with the runner-checkpoint allow-list, nothing more."""
     from mmresfamily.utils import CheckpointRefusedError
     marker = tmp_path / 'pwned'
@@ -420,5 +401,6 @@ def test_runner_checkpoint_allow_list_still_refuses_code(convert_tool, tmp_path)
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}, 'meta': _Exploit(marker)},
                src)
     with pytest.raises(CheckpointRefusedError):
-        convert_tool(['mmdet', 'resnet50', str(src), str(tmp_path / 'out.pth')])
+        load_tool('convert_weights').main(['mmdet', 'resnet50', str(src),
+                                           str(tmp_path / 'out.pth')])
     assert not marker.exists()

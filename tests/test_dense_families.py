@@ -1,6 +1,5 @@
 """Dense-connection families (DenseNet, DPN, HarDNet): same features as timm / torchvision with
 converted weights, published parameter counts, shapes vs feature_info, clear argument errors."""
-from pathlib import Path
 
 import pytest
 import timm
@@ -9,15 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import (assert_features_close, convert_and_build, load_tool,
-                                 params_with_head, randomize_, stage_outputs)
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope='module')
-def convert_tool():
-    return load_tool('convert_weights').main
+from mmresfamily.testing import (assert_converted_features_equal, params_with_head, randomize_,
+                                 stage_outputs, stage_taps)
 
 
 # timm's feature taps (feature_info[1:]) are exactly our stages' outputs:
@@ -25,21 +17,19 @@ def convert_tool():
 # norm+act (`features.norm5`, a BatchNormAct2d); dpn: the last block of each stage (the
 # concatenated residual + dense paths, without the classifier-only `conv5_bn_ac`).
 @pytest.mark.parametrize('name', ['densenet121', 'densenet169', 'dpn68', 'dpn68b', 'dpn92'])
-def test_timm_features_equal(name, convert_tool, tmp_path):
+def test_timm_features_equal(name, tmp_path):
     ref = randomize_(timm.create_model(name, pretrained=False), seed=1).eval()
-    ours, converted = convert_and_build(tmp_path, 'timm', name, ref.state_dict())
+    taps = [info['module'] for info in ref.feature_info[1:]]
+    ours, converted = assert_converted_features_equal(tmp_path, 'timm', name, ref.state_dict(),
+                                                      stage_taps(ref, taps))
     assert set(converted['meta']['dropped_keys']) <= {
         k for k in ref.state_dict() if k.startswith(('classifier.', 'features.conv5_bn_ac.'))}
-    taps = [info['module'] for info in ref.feature_info[1:]]
     assert [(i['num_chs'], i['reduction']) for i in ref.feature_info[1:]] == \
         [(i['num_chs'], i['reduction']) for i in ours.feature_info]
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert_features_close(ours(x), stage_outputs(ref, taps, x), rtol=1e-5)
 
 
 @pytest.mark.parametrize('old_keys', [False, True], ids=['current-keys', 'pre-0.3-keys'])
-def test_torchvision_densenet_features_equal(old_keys, convert_tool, tmp_path):
+def test_torchvision_densenet_features_equal(old_keys, tmp_path):
     torchvision = pytest.importorskip('torchvision')
     ref = randomize_(torchvision.models.densenet121(weights=None), seed=2).eval()
     state_dict = ref.state_dict()
@@ -48,14 +38,15 @@ def test_torchvision_densenet_features_equal(old_keys, convert_tool, tmp_path):
         state_dict = {re.sub(r'(denselayer\d+\.(?:norm|conv))([12])\.', r'\1.\2.', k): v
                       for k, v in state_dict.items()}
         assert any('.norm.1.' in k for k in state_dict)
-    ours, _ = convert_and_build(tmp_path, 'torchvision', 'densenet121', state_dict)
-    x = torch.randn(1, 3, 64, 64)
     taps = ['features.denseblock1', 'features.denseblock2', 'features.denseblock3',
             'features.norm5']
-    with torch.no_grad():
-        ref_feats = stage_outputs(ref, taps, x)
-        ref_feats[-1] = F.relu(ref_feats[-1])  # torchvision applies the final relu in forward
-        assert_features_close(ours(x), ref_feats, rtol=1e-5)
+
+    def reference(x):
+        feats = stage_outputs(ref, taps, x)
+        feats[-1] = F.relu(feats[-1])  # torchvision applies the final relu in forward
+        return feats
+
+    assert_converted_features_equal(tmp_path, 'torchvision', 'densenet121', state_dict, reference)
 
 
 def test_unknown_model_names_are_refused():

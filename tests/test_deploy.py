@@ -150,7 +150,7 @@ def test_torch_compile_matches_eager(name):
     compiled = torch.compile(model, backend='aot_eager')
     with torch.no_grad():
         assert_features_close(compiled(x), model(x), rtol=1e-5)
-    # training graph too: the involution backward is a custom autograd.Function
+    # training graph too: the involution is a custom op with its own backward formula
     model.train()
     grads = []
     for fn in (model, compiled):

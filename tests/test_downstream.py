@@ -13,26 +13,23 @@ import numpy as np
 import pytest
 import torch
 
-from mmresfamily.testing import run_checked
+from mmresfamily.utils.launch import read_scalars
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 pytest.importorskip('mmdet')
-try:
-    from mmresfamily.datasets import find_fashion_mnist
-    find_fashion_mnist()
-except FileNotFoundError as err:  # pragma: no cover - setup installs the package
-    pytest.skip(f'Fashion-MNIST missing: {err}', allow_module_level=True)
-
-
-run = run_checked
+pytestmark = pytest.mark.usefixtures('fashion_mnist')
 
 
 @pytest.fixture(scope='module')
-def quickstart_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp('quickstart')
-    run(PY, 'tools/make_quickstart_data.py', '--out', out, '--train', 400, '--val', 40)
-    return out
+def run(run_checked):
+    """Commands (tools/*.py, tools/*.sh) from the repository root."""
+    return run_checked
+
+
+@pytest.fixture(scope='module')
+def quickstart_data(make_quickstart_data):
+    return make_quickstart_data(400, 40)
 
 
 def _digest(folder: Path):
@@ -44,7 +41,7 @@ def _digest(folder: Path):
     return h.hexdigest()
 
 
-def test_quickstart_data_is_deterministic_and_consistent(tmp_path, quickstart_data):
+def test_quickstart_data_is_deterministic_and_consistent(tmp_path, run, quickstart_data):
     run(PY, 'tools/make_quickstart_data.py', '--out', tmp_path / 'a', '--train', 400,
         '--val', 40)
     assert _digest(tmp_path / 'a') == _digest(quickstart_data)
@@ -69,17 +66,15 @@ def test_quickstart_data_is_deterministic_and_consistent(tmp_path, quickstart_da
 
 
 def _metric(work_dir: Path, key: str) -> float:
-    logs = sorted(work_dir.glob('*/vis_data/scalars.json'))
-    records = [json.loads(line) for line in logs[-1].read_text().splitlines()]
-    return [r for r in records if key in r][-1][key]
+    return [r for r in read_scalars(work_dir) if key in r][-1][key]
 
 
 @pytest.mark.parametrize('config,metric,iters,margin', [
     ('configs/quickstart/faster-rcnn_r18_fpn_quickstart.py', 'coco/bbox_mAP_50', 150, 0.1),
     ('configs/quickstart/fpn_r18_quickstart-seg.py', 'mIoU', 120, 5.0),
 ])
-def test_quickstart_training_beats_untrained(tmp_path, quickstart_data, config, metric, iters,
-                                             margin):
+def test_quickstart_training_beats_untrained(tmp_path, run, quickstart_data, config, metric,
+                                             iters, margin):
     """Shortened quickstart runs: the trained model scores clearly above the same model at init."""
     common = [f'data_root={quickstart_data}/', 'default_hooks.logger.interval=10']
     run(PY, 'tools/train.py', config, '--work-dir', tmp_path / 'untrained', '--cfg-options',
@@ -125,7 +120,7 @@ def _losses(folder: Path, rank=0):
 HOOK_ENV = {'PYTHONPATH': f'{ROOT / "tests"}{os.pathsep}{os.environ.get("PYTHONPATH", "")}'}
 
 
-def test_torchrun_two_cpu_processes_match_one_process(tmp_path):
+def test_torchrun_two_cpu_processes_match_one_process(tmp_path, run):
     iters = 4
     single = _cls_config(tmp_path, 'single', batch=16, iters=iters)
     dist = _cls_config(tmp_path, 'dist', batch=8, iters=iters)
@@ -149,7 +144,7 @@ def test_torchrun_two_cpu_processes_match_one_process(tmp_path):
         torch.testing.assert_close(w0[k], ws[k], rtol=1e-3, atol=1e-4)
 
 
-def test_kill_9_then_resume_continues_exactly(tmp_path):
+def test_kill_9_then_resume_continues_exactly(tmp_path, run):
     iters = 10
     config = _cls_config(tmp_path, 'run', batch=16, iters=iters)
     ref_config = _cls_config(tmp_path, 'ref', batch=16, iters=iters)
@@ -177,7 +172,7 @@ def test_kill_9_then_resume_continues_exactly(tmp_path):
     assert all(resumed[i] == reference[i] for i in resumed)
 
 
-def test_clear_errors(tmp_path, quickstart_data):
+def test_clear_errors(tmp_path, run, quickstart_data):
     config = 'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py'
     result = run(PY, 'tools/train.py', config, '--cfg-options',
                  f'data_root={tmp_path}/nowhere/', check=False)
@@ -202,7 +197,7 @@ def test_clear_errors(tmp_path, quickstart_data):
     assert 'backbone.conv1.weight (3, 3, 7, 7) vs model (64, 3, 7, 7)' in result.stderr
 
 
-def test_publish_backbone_loads_into_detector_backbone(tmp_path):
+def test_publish_backbone_loads_into_detector_backbone(tmp_path, run):
     """A classifier trained by tools/train.py -> backbone-only weights with a hash suffix ->
     loaded by a detection backbone's init_cfg Pretrained(prefix='backbone.') with no key missing."""
     config = _cls_config(tmp_path, 'pub', batch=16, iters=2)
@@ -226,7 +221,7 @@ def test_publish_backbone_loads_into_detector_backbone(tmp_path):
         assert torch.equal(ours[k], v), k
 
 
-def test_dist_test_two_cpu_processes(tmp_path):
+def test_dist_test_two_cpu_processes(tmp_path, run):
     """tools/dist_test.sh on CPU: the checkpoint check sees through the DDP wrapper and both
     ranks evaluate; the metric equals a single-process test of the same checkpoint."""
     config = _cls_config(tmp_path, 'dt', batch=16, iters=2)

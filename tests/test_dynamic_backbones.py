@@ -1,8 +1,5 @@
 """RedNet and DCDC-ResNet: published sizes, outputs vs feature_info, the mmdet options, configs
 reaching every layer, and a short real training run on Fashion-MNIST."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn as nn
@@ -10,9 +7,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.models.layers import DCDC, Involution
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import assert_frozen_stages, assert_with_cp_equivalent, params_with_head
-
-ROOT = Path(__file__).resolve().parents[1]
+from mmresfamily.testing import (assert_frozen_stages, assert_norm_eval, assert_with_cp_equivalent,
+                                 params_with_head)
+from mmresfamily.train_fashion_mnist import train
 BACKBONES = [dict(type='mmresfamily.RedNet', depth=d) for d in (26, 38, 50, 101, 152)] + \
     [dict(type='mmresfamily.DCDCResNet', depth=d) for d in (50, 101)]
 IDS = [f'{c["type"].split(".")[1]}-{c["depth"]}' for c in BACKBONES]
@@ -82,15 +79,6 @@ def test_outputs_match_feature_info_forward_backward(cfg):
 
 
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
-def test_out_indices_select_outputs(cfg):
-    model = build(cfg, out_indices=(3, 1)).eval()
-    outs = model(torch.randn(1, 3, 32, 32))
-    assert [o.shape[1] for o in outs] == list(model.out_channels)
-    assert model.out_channels == (model.feature_info[3]['num_chs'],
-                                  model.feature_info[1]['num_chs'])
-
-
-@pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 @pytest.mark.parametrize('frozen', [0, 1, 2])
 def test_frozen_stages(cfg, frozen):
     assert_frozen_stages(build(cfg, frozen_stages=frozen), frozen)
@@ -98,16 +86,10 @@ def test_frozen_stages(cfg, frozen):
 
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 def test_norm_eval_freezes_every_bn_including_the_generators(cfg):
-    model = build(cfg, norm_eval=True).train()
-    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    model = assert_norm_eval(lambda **kw: build(cfg, **kw), torch.randn(2, 3, 32, 32))
     generator_bns = [m for op in model.modules() if isinstance(op, Involution)
                      for m in op.modules() if isinstance(m, _BatchNorm)]
-    assert generator_bns and all(not m.training for m in bns)
-    before = [m.running_mean.clone() for m in bns]
-    model(torch.randn(2, 3, 32, 32))
-    assert all(torch.equal(b, m.running_mean) for b, m in zip(before, bns))
-    model = build(cfg, norm_eval=False).train()
-    assert all(m.training for m in model.modules() if isinstance(m, _BatchNorm))
+    assert generator_bns and all(not m.training for m in generator_bns)
 
 
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
@@ -174,19 +156,10 @@ def test_registry_build_and_errors():
             MODELS.build(dict(type=f'mmresfamily.{name}', depth=50, dcn=dict(type='DCNv2')))
 
 
-def _load_train_tool():
-    spec = importlib.util.spec_from_file_location('train_fashion_mnist',
-                                                  ROOT / 'tools' / 'train_fashion_mnist.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 def test_short_fashion_mnist_training_learns(cfg):
     """640 real training images, 40 iterations; accuracy on 500 held-out test images."""
-    tool = _load_train_tool()
-    result = tool.train(cfg, iters=40, batch_size=32, size=32, train_images=640,
+    result = train(cfg, iters=40, batch_size=32, size=32, train_images=640,
                         test_images=500, bn_batches=10, log=None)
     assert result['final_loss'] < 0.6 * result['first_loss'], result
     assert result['test_accuracy'] > 0.4, result  # chance is 0.1

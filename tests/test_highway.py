@@ -49,7 +49,11 @@ def test_highway_backbones_train_and_start_near_identity(family):
 
 @pytest.mark.parametrize('family', FAMILIES)
 def test_highway_off_costs_nothing(family):
-    plain = MODELS.build(dict(type=f'mmresfamily.{family}', depth=50)).eval()
-    off = MODELS.build(dict(type=f'mmresfamily.{family}', depth=50, highway=False)).eval()
-    assert plain.state_dict().keys() == off.state_dict().keys()
+    """Off (the default), a block has no gate: the highway model's keys less its gates'."""
+    with torch.device('meta'):
+        on = MODELS.build(dict(type=f'mmresfamily.{family}', depth=50, highway=True))
+        off = MODELS.build(dict(type=f'mmresfamily.{family}', depth=50))
+    gate_keys = {k for k in on.state_dict() if '.highway_gate.' in k}
+    assert len(gate_keys) == 2 * sum(on.stage_blocks)  # each block's gate: weight and bias
+    assert off.state_dict().keys() == on.state_dict().keys() - gate_keys
     assert not any(isinstance(m, HighwayGate) for m in off.modules())

@@ -1,12 +1,11 @@
 """mmdet-style options behave: frozen_stages, norm_eval, with_cp, DCN, plugins, init, outputs."""
-import copy
-
 import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import assert_frozen_stages, assert_with_cp_equivalent
+from mmresfamily.testing import (assert_dcn_stages, assert_frozen_stages, assert_norm_eval,
+                                 assert_with_cp_equivalent)
 
 FAMILIES = [
     dict(type='mmresfamily.ResNet', depth=18),
@@ -26,7 +25,12 @@ def build(cfg, **kwargs):
     return MODELS.build(dict(cfg, **kwargs))
 
 
-@pytest.mark.parametrize('cfg', FAMILIES, ids=IDS)
+# the dynamic-kernel families too: their blocks are these families' with another 3x3
+DYNAMIC = [dict(type='mmresfamily.RedNet', depth=26), dict(type='mmresfamily.DCDCResNet', depth=50)]
+
+
+@pytest.mark.parametrize('cfg', FAMILIES + DYNAMIC,
+                         ids=IDS + ['RedNet-26', 'DCDCResNet-50'])
 def test_outputs_match_feature_info(cfg):
     model = build(cfg, out_indices=(0, 1, 2, 3))
     outs = model(torch.randn(2, 3, 64, 64))
@@ -51,14 +55,7 @@ def test_frozen_stages(cfg, frozen):
 
 @pytest.mark.parametrize('cfg', FAMILIES[:2] + FAMILIES[5:7], ids=IDS[:2] + IDS[5:7])
 def test_norm_eval(cfg):
-    model = build(cfg, norm_eval=True).train()
-    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    assert bns and all(not m.training for m in bns)
-    before = [m.running_mean.clone() for m in bns]
-    model(torch.randn(2, 3, 32, 32))
-    assert all(torch.equal(b, m.running_mean) for b, m in zip(before, bns))
-    model = build(cfg, norm_eval=False).train()
-    assert all(m.training for m in model.modules() if isinstance(m, _BatchNorm))
+    assert_norm_eval(lambda **kw: build(cfg, **kw), torch.randn(2, 3, 32, 32))
 
 
 @pytest.mark.parametrize('cfg', FAMILIES, ids=IDS)
@@ -73,23 +70,7 @@ DCN_FAMILIES = [c for c in FAMILIES if c['depth'] >= 50 or c['type'].endswith('R
 @pytest.mark.parametrize('cfg', DCN_FAMILIES,
                          ids=[f'{c["type"].split(".")[1]}-{c["depth"]}' for c in DCN_FAMILIES])
 def test_dcn_stages_forward_backward(cfg):
-    from mmcv.ops import ModulatedDeformConv2d
-    dcn = dict(type='DCNv2', deform_groups=1, fallback_on_stride=False)
-    dcn_copy = copy.deepcopy(dcn)
-    model = build(cfg, dcn=dcn, stage_with_dcn=(False, False, True, True))
-    assert dcn == dcn_copy, 'the user dcn dict must not be mutated'
-    model.init_weights()
-    dcn_layers = [n for n, m in model.named_modules() if isinstance(m, ModulatedDeformConv2d)]
-    assert dcn_layers and all(n.startswith(('layer3', 'layer4')) for n in dcn_layers)
-    # mmcv's DCN zero-inits its offsets: the deformable conv starts as a regular conv
-    assert all(m.conv_offset.weight.abs().sum() == 0 for m in model.modules()
-               if hasattr(m, 'conv_offset'))
-    model.train()
-    outs = model(torch.randn(2, 3, 64, 64))
-    sum(o.mean() for o in outs).backward()
-    offset_grads = [m.conv_offset.weight.grad for m in model.modules()
-                    if hasattr(m, 'conv_offset')]
-    assert all(g is not None and torch.isfinite(g).all() for g in offset_grads)
+    assert_dcn_stages(lambda **kw: build(cfg, **kw), torch.randn(2, 3, 64, 64))
 
 
 def test_dcn_fallback_on_stride_keeps_strided_convs_plain():
@@ -161,9 +142,51 @@ def test_gn_reaches_every_norm():
     model(torch.randn(1, 3, 32, 32))
 
 
-def test_fewer_stages_take_per_stage_defaults():
-    model = build(FAMILIES[1], num_stages=3)
+@pytest.mark.parametrize('cfg,channels', [
+    (FAMILIES[1], [256, 512, 1024]),
+    (dict(type='mmresfamily.DenseNet', arch=121), [256, 512, 1024]),
+    (dict(type='mmresfamily.DPN', arch='68'), [144, 320, 704]),
+    (dict(type='mmresfamily.HarDNet', arch='68'), [128, 320, 640]),
+], ids=['ResNet-50', 'DenseNet-121', 'DPN-68', 'HarDNet-68'])
+def test_fewer_stages_take_per_stage_defaults(cfg, channels):
+    """out_indices, strides, dilations and stage_with_dcn default to one entry per built stage."""
+    model = build(cfg, num_stages=3)
     outs = model(torch.randn(2, 3, 64, 64))
-    assert [o.shape[1] for o in outs] == [256, 512, 1024] == list(model.out_channels)
+    assert [o.shape[1] for o in outs] == channels == list(model.out_channels)
     assert [i['reduction'] for i in model.feature_info] == [4, 8, 16]
-    assert not hasattr(model, 'layer4')
+    assert model.out_indices == (0, 1, 2) and model.stage_with_dcn == (False, ) * 3
+    assert len(model.stage_names) == 3
+    assert not hasattr(model, 'layer4') and not hasattr(model, 'stage4')
+
+
+# the options every backbone shares: BaseBackbone declares them, keyword-only; a family declares
+# one again only to change its default
+SHARED = ('in_channels', 'num_stages', 'out_indices', 'frozen_stages', 'norm_cfg', 'norm_eval',
+          'with_cp', 'init_cfg', 'pretrained')
+CHANGED_DEFAULTS = {'DenseNet': {'num_stages', 'with_cp'},  # its arch's blocks; alias resolved
+                    'DPN': {'norm_cfg'}}  # BN eps 1e-3, as its original weights
+
+
+def test_shared_options_are_keyword_only_and_declared_once():
+    import inspect
+
+    from mmresfamily.models.backbones import BaseBackbone
+    params = inspect.signature(BaseBackbone.__init__).parameters
+    assert all(params[name].kind is inspect.Parameter.KEYWORD_ONLY for name in SHARED)
+    families = [cls for cls in MODELS.module_dict.values() if issubclass(cls, BaseBackbone)]
+    assert len(families) >= 12
+    for family in families:
+        for klass in family.__mro__[:family.__mro__.index(BaseBackbone)]:
+            if '__init__' in vars(klass):
+                declared = set(inspect.signature(klass.__init__).parameters) & set(SHARED)
+                assert declared <= CHANGED_DEFAULTS.get(klass.__name__, set()), klass
+
+
+@pytest.mark.parametrize('cfg', FAMILIES[:1] + [dict(type='mmresfamily.DenseNet', arch=121)],
+                         ids=['ResNet', 'DenseNet'])
+def test_an_unknown_argument_is_named_with_what_the_family_takes(cfg):
+    from mmresfamily import ArgumentTypeError
+    name = cfg['type'].split('.')[1]
+    with pytest.raises(ArgumentTypeError, match=rf"{name} got unexpected arguments "
+                       rf"\['frozen_stage'\]; it takes .*, frozen_stages, "):
+        build(cfg, frozen_stage=1)

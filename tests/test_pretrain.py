@@ -2,7 +2,6 @@
 config trains through tools/train.py on a tiny fake ImageNet, each "bag of tricks" switch takes
 effect, and knowledge distillation (mmresfamily.pretrain) behaves."""
 import copy
-import importlib.util
 import math
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
 
 from mmresfamily.models.backbones.preresnet import PreActBasicBlock, PreActBottleneck  # noqa: E402
 from mmresfamily.models.backbones.resnet import BasicBlock, ResBlock  # noqa: E402
+from mmresfamily.train import main as train_main  # noqa: E402
 from mmresfamily.utils.launch import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +94,69 @@ def test_every_pretrain_leaf_is_covered_and_shares_the_imagenet_setup():
         assert cfg.model.backbone.init_cfg is None and cfg.model.backbone.frozen_stages == -1
 
 
+# ---- leaves keep their base's backbone --------------------------------------------------------
+def classifier_changes():
+    """What _base_/imagenet_cls.py lets a leaf change in a detection backbone (cls_*backbone)."""
+    from mmengine.config import Config
+    cls = Config.fromfile(str(PRETRAIN / '_base_/imagenet_cls.py'))
+    return {k for name in ('cls_backbone', 'cls_res_backbone', 'cls_preact_backbone')
+            for k in cls[name]}
+
+
+def row_backbone(backbone: dict):
+    """(name, detection backbone) of the table row `backbone` builds: the most specific row
+    whose arguments it has, as configs/_base_/backbones/ROW.py writes it."""
+    from mmengine.config import Config
+
+    from mmresfamily import zoo
+    from mmresfamily.configgen import backbone_base
+    changes = classifier_changes()
+    rows = [m for m in zoo.MODELS.values() if all(backbone.get(k) == v for k, v in
+                                                  m.backbone_cfg.items() if k not in changes)]
+    assert rows, f'no table row has the arguments of {backbone}'
+    row = max(rows, key=lambda m: len(m.backbone_cfg))
+    det = Config.fromstring(backbone_base(row), '.py').backbone_det.to_dict()
+    det.pop('_delete_')
+    return row.name, det
+
+
+def undone(backbone: dict) -> dict:
+    """{argument: (the row's value, the leaf's)} for what a leaf's backbone changes in its
+    row's, beyond the classifier changes ('unset': not given)."""
+    _, det = row_backbone(backbone)
+    return {k: (det.get(k, 'unset'), backbone.get(k, 'unset')) for k in set(det) | set(backbone)
+            if det.get(k, 'unset') != backbone.get(k, 'unset') and k not in classifier_changes()}
+
+
+@pytest.mark.parametrize('name', sorted(set(FAMILIES) | TRICK_LEAVES))
+def test_leaf_keeps_its_rows_backbone_but_the_classifier_changes(name):
+    """A leaf pretrains a table row: every backbone argument (norm included) is the one the
+    row's detection / segmentation configs build, but for imagenet_cls's classifier changes."""
+    backbone = load_config(str(PRETRAIN / name)).model.backbone.to_dict()
+    assert undone(backbone) == {}
+    assert (backbone['out_indices'], backbone['frozen_stages'], backbone['norm_eval'],
+            backbone['init_cfg']) == ((3, ), -1, False, None)
+
+
+def test_a_leaf_that_undoes_its_base_is_caught():
+    """The control for the test above: a DPN-92 leaf that lost its base's BN eps."""
+    backbone = load_config(str(PRETRAIN / 'dpn/dpn92_8xb32_in1k.py')).model.backbone.to_dict()
+    plain_bn = dict(type='BN', requires_grad=True)
+    assert undone(dict(backbone, norm_cfg=plain_bn)) == {
+        'norm_cfg': (dict(plain_bn, eps=1e-3), plain_bn)}
+
+
+@pytest.mark.parametrize('name', sorted(p.name for p in (PRETRAIN / 'fashion-mnist').glob('*.py')))
+def test_fashion_mnist_leaf_keeps_its_base_backbone_settings(name):
+    """A leaf replaces the base's ResNet-18 (`_delete_`: families take different arguments) but
+    keeps every other setting of the base's backbone."""
+    base = load_config(str(PRETRAIN / 'fashion-mnist/_base_/fmnist-32px_0.25ep.py'))
+    kept = {k: v for k, v in base.model.backbone.items() if k not in ('type', 'depth')}
+    assert kept, 'the base backbone sets more than its architecture'
+    backbone = load_config(str(PRETRAIN / 'fashion-mnist' / name)).model.backbone
+    assert {k: backbone.get(k, 'unset') for k in kept} == kept
+
+
 @pytest.mark.parametrize('name', sorted(FAMILIES))
 def test_family_builds_and_computes_a_loss(name):
     cfg = load_config(str(PRETRAIN / name))
@@ -132,14 +195,7 @@ def test_zero_gamma_is_refused_by_families_without_the_option(name):
         build_model(cfg.model)
 
 
-# ---- training through tools/train.py -------------------------------------------------------------
-def train_main(argv):
-    spec = importlib.util.spec_from_file_location('mmrf_tools_train', ROOT / 'tools/train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
-
-
+# ---- training as tools/train.py runs it ----------------------------------------------------------
 @pytest.fixture(scope='module')
 def fake_imagenet(tmp_path_factory):
     """ImageNet's layout: {train,val}/CLASS/IMAGE + meta/{train,val}.txt ("path label")."""

@@ -86,8 +86,8 @@ def test_coco_dataset_loads_the_photos_through_our_pipeline(labelme_coco):
 
 
 def test_detector_overfits_three_real_photos(labelme_coco, tmp_path):
-    """Faster R-CNN + our ResNet-18 from scratch, 256 px, no flip, 100 iterations (about 2 min on
-    one CPU thread): bbox mAP@0.5 0.996 with seed 0 and with seed 1 (0.94-0.985 after 70)."""
+    """Faster R-CNN + our ResNet-18 from scratch, 256 px, no flip, 100 iterations on one CPU
+    thread: bbox mAP@0.5 0.996 with seed 0 and with seed 1 (0.94-0.985 after 70)."""
     from mmengine.config import Config
     template = Config.fromfile(str(ROOT / 'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py'))
     assert template.train_dataloader.dataset.pipeline[3].type == 'RandomFlip'

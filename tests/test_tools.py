@@ -1,12 +1,16 @@
-"""tools/summary.py and the convert tool behave from the command line."""
+"""The tools run as a user runs them: tools/summary.py, tools/convert_weights.py and
+tools/pretrain_fashion_mnist.py as subprocesses, every tool's `-h`; and our tests are not the
+`tests` package mmseg installs."""
 import csv
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+TOOLS = sorted(p.stem for p in (ROOT / 'tools').glob('*.py'))
 
 
 def run_tool(*args):
@@ -60,3 +64,15 @@ def test_pretrain_fashion_mnist_table_runs_and_resumes(tmp_path):
     assert '| hardnet39ds |' in (tmp_path / 'table.md').read_text()
     again = subprocess.run(argv, check=True, capture_output=True, text=True)
     assert 'skipped' in again.stdout and 'training' not in again.stdout
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_every_tool_is_a_command_line_over_the_package(tool, load_tool, capsys):
+    """tools/TOOL.py imports the installed package (no path set-up of its own) and `-h`
+    describes its command line."""
+    assert 'sys.path' not in (ROOT / 'tools' / f'{tool}.py').read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool(tool).main(['-h'])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith('usage:')
+

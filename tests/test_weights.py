@@ -258,23 +258,12 @@ def test_pretrained_init_cfg_takes_a_uri(tmp_path):
 
 
 # ---- the acceptance run: tools/train.py starting from a URI --------------------------------------
-@pytest.fixture(scope='module')
-def small_quickstart(tmp_path_factory):
-    import sys
-
-    from mmresfamily.testing import run_checked
-    out = tmp_path_factory.mktemp('quickstart')
-    run_checked(sys.executable, 'tools/make_quickstart_data.py', '--out', out, '--train', 4,
-                '--val', 2)
-    return out
-
-
 def train_log(tmp_path, data_root, uri, *options):
-    """tools/train.py (in this process, network off): the quickstart Faster R-CNN for one
-    iteration, its backbone initialised from `uri`; returns the run's log."""
-    from mmresfamily.testing import load_tool
+    """Training as tools/train.py runs it (in this process, network off): the quickstart Faster
+    R-CNN for one iteration, its backbone initialised from `uri`; returns the run's log."""
+    from mmresfamily.train import main as train
     work = tmp_path / 'work'
-    load_tool('train').main([
+    train([
         'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py', '--work-dir', str(work),
         '--cfg-options', f'data_root={data_root}/', 'train_cfg.max_iters=1',
         'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=100',
@@ -284,7 +273,7 @@ def train_log(tmp_path, data_root, uri, *options):
 
 
 @pytest.mark.parametrize('scheme', ['timm', 'torchvision', 'official'])
-def test_train_starts_from_a_uri(tmp_path, monkeypatch, small_quickstart, scheme):
+def test_train_starts_from_a_uri(tmp_path, monkeypatch, make_quickstart_data, scheme):
     options = ()
     if scheme == 'timm':
         ref = timm.create_model('resnet18', pretrained=False)
@@ -303,6 +292,6 @@ def test_train_starts_from_a_uri(tmp_path, monkeypatch, small_quickstart, scheme
         sha, uri = weights.sha256_of(path), 'official://resnest50'
         options = ('model.backbone.type=mmresfamily.ResNeSt', 'model.backbone.depth=50',
                    'model.neck.in_channels=[256,512,1024,2048]')
-    log = train_log(tmp_path, small_quickstart, uri, *options)
+    log = train_log(tmp_path, make_quickstart_data(4, 2), uri, *options)
     assert f'{uri}: ' in log and f'(sha256 {sha})' in log
     assert f'from checkpoint {uri}: loaded' in log and '; 0 missing, 0 unexpected' in log

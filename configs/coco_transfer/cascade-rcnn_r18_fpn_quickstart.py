@@ -6,14 +6,13 @@ _base_ = [
     'mmdet::_base_/models/cascade-rcnn_r50_fpn.py',
     '../_base_/datasets/quickstart_detection.py',
     '../_base_/schedules/quickstart_det.py',
+    '../_base_/models/quickstart_r18.py',
 ]
-custom_imports = dict(imports=['mmresfamily'], allow_failed_imports=False)
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
-    backbone=dict(_delete_=True, type='mmresfamily.ResNet', depth=18, out_indices=(0, 1, 2, 3),
-                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, init_cfg=None),
-    neck=dict(in_channels=[64, 128, 256, 512]),
+    backbone=_base_.quickstart_backbone,
+    neck=dict(in_channels=_base_.quickstart_channels),
     rpn_head=dict(anchor_generator=dict(scales=[4], strides=[4, 8, 16, 32, 64])),
     train_cfg=dict(rpn_proposal=dict(nms_pre=500, max_per_img=300)),
     test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100), rcnn=dict(max_per_img=20)))

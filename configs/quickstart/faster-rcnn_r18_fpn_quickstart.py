@@ -4,15 +4,13 @@ _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     '../_base_/datasets/quickstart_detection.py',
     '../_base_/schedules/quickstart_det.py',
+    '../_base_/models/quickstart_r18.py',
 ]
-custom_imports = dict(imports=['mmresfamily'], allow_failed_imports=False)
 
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
-    backbone=dict(_delete_=True, type='mmresfamily.ResNet', depth=18, out_indices=(0, 1, 2, 3),
-                  norm_cfg=dict(type='BN', requires_grad=True),
-                  norm_eval=False, init_cfg=None),
-    neck=dict(in_channels=[64, 128, 256, 512], out_channels=128),
+    backbone=_base_.quickstart_backbone,
+    neck=dict(in_channels=_base_.quickstart_channels, out_channels=128),
     rpn_head=dict(in_channels=128, feat_channels=128,
                   anchor_generator=dict(scales=[4], ratios=[0.5, 1.0, 2.0],
                                         strides=[4, 8, 16, 32, 64])),

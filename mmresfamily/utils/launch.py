@@ -229,3 +229,14 @@ def make_runner(args, configure=None):
     setup_launcher(cfg, args.launcher)
     install_runner_checkpoint_allowlist()
     return Runner.from_cfg(cfg)
+
+
+def read_scalars(work_dir) -> list:
+    """The records mmengine's LoggerHook wrote (train losses, val metrics) in the latest run
+    under `work_dir` (`*/vis_data/scalars.json`, one per Runner built there)."""
+    import json
+    from pathlib import Path
+    logs = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
+    if not logs:
+        raise FileNotFoundError(f'no mmengine scalars log under {work_dir}')
+    return [json.loads(line) for line in logs[-1].read_text().splitlines()]

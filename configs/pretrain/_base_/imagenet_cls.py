@@ -3,7 +3,8 @@
 # A family leaf lists its backbone base (configs/_base_/backbones/NAME.py) and this file, and sets
 #   model = dict(backbone=dict(_base_.backbone_det, **_base_.cls_res_backbone),
 #                head=dict(in_channels=_base_.channels_c4))
-# (cls_backbone for DenseNet, HarDNet and DPN, which have no zero_init_residual option).
+# (cls_backbone for DenseNet, HarDNet and DPN, which have no zero_init_residual option;
+# cls_preact_backbone for PreResNet).
 #
 # Trick switches ("Bag of Tricks", He et al. 2019), all off here; *-tricks_in1k.py turns them on.
 #   linear LR scaling    auto_scale_lr.enable=True                  (lr x total batch / 256)
@@ -39,6 +40,9 @@ model = dict(
 cls_backbone = dict(out_indices=(3, ), frozen_stages=-1, norm_eval=False, init_cfg=None)
 # the same for families with residual blocks: zero-gamma off (those backbones default to on)
 cls_res_backbone = dict(cls_backbone, zero_init_residual=False)
+# pre-activation blocks leave their sum un-normalised: the head sees the last stage through its
+# out-norm (+ ReLU), whatever the detection backbone hands out
+cls_preact_backbone = dict(cls_res_backbone, out_norm=True)
 # mixup (alpha 0.2, as in the paper) or cutmix (alpha 1.0), one of the two per batch; labels
 # become soft scores (data_preprocessor), which the LabelSmoothLoss above accepts.
 mixup_cutmix = dict(augments=[dict(type='Mixup', alpha=0.2), dict(type='CutMix', alpha=1.0)])

@@ -1,4 +1,4 @@
 _base_ = ['_base_/fmnist-32px_0.25ep.py']
 model = dict(
-    backbone=dict(_delete_=True, type='mmresfamily.HarDNet', arch='39DS', out_indices=(3, ), init_cfg=None),
+    backbone=dict(_delete_=True, type='mmresfamily.HarDNet', arch='39DS', **_base_.cls_backbone),
     head=dict(in_channels=1024))

@@ -6,8 +6,7 @@ timm-style `feature_info`, mmdet semantics for `frozen_stages` and `norm_eval`, 
 deprecated `pretrained` shortcut, and an input check at forward (type, shape, batch, and the
 smallest spatial size the built stages can run, derived from their resampling layers).
 """
-import itertools
-import operator
+import inspect
 import warnings
 from abc import ABCMeta
 from typing import List, Optional, Sequence, Tuple
@@ -21,8 +20,9 @@ from mmengine.model.weight_init import PretrainedInit, update_init_info
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.utils import _pair
 
-from ...errors import (ArgumentTypeError, InvalidArgumentError, InvalidInputError, check_choice,
-                       check_flag, check_int, check_stage_ints, check_stage_tuple, is_int)
+from ...errors import (ArgumentTypeError, InvalidArgumentError, InvalidInputError,
+                       UnknownChoiceError, check_choice, check_flag, check_int, check_stage_tuple,
+                       check_unsupported, is_int)
 from ..layers.layer_cfg import check_conv_cfg, check_dcn
 from ..layers.norm import FallbackGroupNorm
 
@@ -71,61 +71,44 @@ class _AfterBuild(ABCMeta):
         return model
 
 
-# output stride -> (strides, dilations) of four stages (mmseg's dilated-backbone recipe)
-OUTPUT_STRIDES = {
-    32: ((1, 2, 2, 2), (1, 1, 1, 1)),
-    16: ((1, 2, 2, 1), (1, 1, 1, 2)),
-    8: ((1, 2, 1, 1), (1, 1, 2, 4)),
-}
-
-
-def resolve_strides(output_stride, strides, dilations, num_stages: int,
-                    first_stage_strides: bool = True) -> Tuple[tuple, tuple]:
-    """Per-stage (strides, dilations) for the dense families: given, or set by `output_stride`
-    (8/16/32, four stages), or the classification default (stride 2 from the second stage on,
-    no dilation). `first_stage_strides=False` where stage 1 has no downsampling layer."""
-    if output_stride is not None:
-        check_choice('output_stride', output_stride, tuple(OUTPUT_STRIDES))
-        if num_stages != 4 or strides is not None or dilations is not None:
-            raise InvalidArgumentError('output_stride sets strides and dilations of the 4 '
-                                       'stages: give either output_stride or strides/dilations, '
-                                       'not both')
-        return OUTPUT_STRIDES[output_stride]
-    strides = (1, ) + (2, ) * (num_stages - 1) if strides is None else strides
-    dilations = (1, ) * num_stages if dilations is None else dilations
-    strides = check_stage_tuple('strides', strides, num_stages)
-    dilations = check_stage_ints('dilations', dilations, num_stages)
-    for s in strides:
-        check_choice('strides entries', s, (1, 2))
-    if strides[0] != 1 and not first_stage_strides:
-        raise InvalidArgumentError(f'strides[0] must be 1: stage 1 has no downsampling layer of '
-                                   f'its own; got {strides!r}')
-    return strides, dilations
-
-
-def stage_reductions(strides, stem_reduction: int = 4) -> List[int]:
-    """Each stage's output stride: the stem's times every stage stride so far."""
-    return list(itertools.accumulate(strides, operator.mul, initial=stem_reduction))[1:]
-
-
-def resolve_alias(name: str, value, default, alias: str, alias_value):
-    """One argument that another toolbox spells differently (`alias`, None when not given):
-    either spelling works; both, with different values, are refused."""
-    if alias_value is None:
-        return value
-    if value != default and value != alias_value:
-        raise InvalidArgumentError(f'{name} and {alias} are one argument (two spellings); give '
-                                   f'one of them; got {name}={value!r}, {alias}={alias_value!r}')
-    return alias_value
-
-
 class BaseBackbone(BaseModule, metaclass=_AfterBuild):
-    """Stem + stages. Subclasses build `self.stage_names` and call `set_feature_info`."""
+    """Stem + stages. Subclasses build their stages with `add_stage` and call `set_feature_info`.
 
-    def __init__(self, in_channels: int = 3, num_stages: int = 4,
-                 out_indices: Optional[Sequence[int]] = (0, 1, 2, 3), frozen_stages: int = -1,
-                 norm_eval: bool = False, pretrained: Optional[str] = None,
-                 init_cfg=None, max_stages: int = 4):
+    The options every backbone shares are taken here, keyword-only, once; a family lists only
+    its own arguments (and a shared one whose default it changes) and passes the rest on:
+
+    Args:
+        in_channels (int): input channels.
+        num_stages (int): stages to build, 1 to `max_stages` (the family's, from its arch).
+        out_indices (int | Sequence[int], optional): stages whose features `forward` returns
+            (negative from the end); None: every stage.
+        frozen_stages (int): -1 trains everything; k >= 0 freezes the stem and stages < k
+            (mmdet semantics, parameters and norm statistics).
+        norm_cfg (dict): the norm layers' config (mmcv: BN, SyncBN, GN, ...).
+        norm_eval (bool): keep every BatchNorm in eval mode in training.
+        with_cp (bool): recompute each block (and the stem) in backward instead of storing
+            its activations.
+        init_cfg (dict | list[dict], optional): mmengine's; default Kaiming convs, unit norms.
+        pretrained (str, optional): deprecated shortcut for init_cfg=Pretrained(checkpoint).
+    """
+    # table-or-dict archs: `arch_settings` maps each arch name to its fields; a family that also
+    # takes a dict of fields says which in `arch_dict_help` and checks one in `check_arch_dict`
+    arch_settings: dict = {}
+    arch_dict_help: Optional[str] = None
+    # families whose 3x3 is not a convolution refuse `dcn`, saying why
+    dcn_unsupported_reason: Optional[str] = None
+    # the most stages the family has (DenseNet: its arch's dense blocks, set before __init__)
+    max_stages: int = 4
+
+    def __init__(self, *, in_channels: int = 3, num_stages: int = 4,
+                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True), norm_eval: bool = False,
+                 with_cp: bool = False, init_cfg=None, pretrained: Optional[str] = None,
+                 **unknown):
+        if unknown:  # what reaches here no family took: name it, and what the family takes
+            raise ArgumentTypeError(
+                f'{type(self).__name__} got unexpected arguments {sorted(unknown)}; it takes '
+                f'{", ".join(self.argument_names())}')
         if pretrained is not None and init_cfg is not None:
             raise InvalidArgumentError('init_cfg and pretrained cannot both be set; use init_cfg='
                                        'dict(type="Pretrained", checkpoint=...)')
@@ -137,25 +120,68 @@ class BaseBackbone(BaseModule, metaclass=_AfterBuild):
                           'checkpoint=...)', DeprecationWarning)
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=DEFAULT_INIT_CFG if init_cfg is None else init_cfg)
-        check_choice('num_stages', num_stages, range(1, max_stages + 1))
+        check_choice('num_stages', num_stages, range(1, self.max_stages + 1))
         self.in_channels = check_int('in_channels', in_channels)
         self.num_stages = num_stages
         self.out_indices = self._normalise_out_indices(out_indices, num_stages)
         check_choice('frozen_stages', frozen_stages, range(-1, num_stages + 1))
         self.frozen_stages = frozen_stages
+        self.norm_cfg = norm_cfg
         self.norm_eval = check_flag('norm_eval', norm_eval)
+        self.with_cp = check_flag('with_cp', with_cp)
         self.stage_names: List[str] = []
         self.feature_info: List[dict] = []
 
-    def check_layer_options(self, conv_cfg, dcn, stage_with_dcn, with_cp) -> Tuple[bool, ...]:
+    @classmethod
+    def argument_names(cls) -> List[str]:
+        """Every argument the family's constructor chain takes, down to BaseBackbone's."""
+        names = set()
+        for klass in cls.__mro__[:cls.__mro__.index(BaseBackbone) + 1]:
+            if '__init__' in vars(klass):
+                names.update(name for name, p in inspect.signature(klass.__init__).parameters
+                             .items() if name != 'self' and p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                       p.KEYWORD_ONLY))
+        return sorted(names)
+
+    def per_stage(self, value, default) -> tuple:
+        """`value`, or `default` for each of the num_stages stages when None."""
+        return (default, ) * self.num_stages if value is None else value
+
+    def check_layer_options(self, conv_cfg, dcn, stage_with_dcn) -> Tuple[bool, ...]:
         """The layer options every family takes (mmdet's names), checked before anything is
         built, also where no stage uses them (a bad `dcn` would otherwise pass unnoticed).
-        Returns stage_with_dcn as a tuple of bools."""
+        Returns stage_with_dcn as a tuple of bools (None: no stage)."""
+        if self.dcn_unsupported_reason:
+            check_unsupported('dcn', dcn, type(self).__name__,
+                              f': {self.dcn_unsupported_reason}; leave dcn=None')
         check_conv_cfg(conv_cfg)
         check_dcn(dcn)
-        check_flag('with_cp', with_cp)
-        return tuple(check_flag('stage_with_dcn entries', v) for v in
-                     check_stage_tuple('stage_with_dcn', stage_with_dcn, self.num_stages))
+        return tuple(check_flag('stage_with_dcn entries', v) for v in check_stage_tuple(
+            'stage_with_dcn', self.per_stage(stage_with_dcn, False), self.num_stages))
+
+    @classmethod
+    def resolve_arch(cls, arch, num_stages: Optional[int] = None) -> dict:
+        """`arch`: a key of `arch_settings` (an int and its digits name the same key) or, where
+        the family takes one, a dict of the arch's fields, checked by `check_arch_dict`."""
+        if isinstance(arch, dict) and cls.arch_dict_help:
+            return cls.check_arch_dict(dict(arch), num_stages)
+        if is_int(arch) or isinstance(arch, str):
+            for key, settings in cls.arch_settings.items():
+                if str(key) == str(arch):
+                    return dict(settings)
+        allowed = ', '.join(repr(a) for a in cls.arch_settings)
+        dict_text = f' or {cls.arch_dict_help}' if cls.arch_dict_help else ''
+        raise UnknownChoiceError(f'arch must be one of {allowed}{dict_text}; got {arch!r}')
+
+    @classmethod
+    def check_arch_dict(cls, arch: dict, num_stages: Optional[int]) -> dict:
+        """A dict `arch`, checked and completed (families that take one override this)."""
+        raise NotImplementedError
+
+    def add_stage(self, name: str, stage: nn.Module):
+        """Add the next stage (in order: `forward` runs them so)."""
+        self.add_module(name, stage)
+        self.stage_names.append(name)
 
     @staticmethod
     def _normalise_out_indices(out_indices, num_stages) -> Tuple[int, ...]:
@@ -204,7 +230,7 @@ class BaseBackbone(BaseModule, metaclass=_AfterBuild):
     def checkpointed_stem(self, x):
         """`forward_stem`, recomputed in backward under `with_cp` (as the blocks are): at full
         resolution the stem's activations are a large share of what training keeps."""
-        if getattr(self, 'with_cp', False) and torch.is_grad_enabled() and any(
+        if self.with_cp and torch.is_grad_enabled() and any(
                 p.requires_grad for m in self.stem_modules() for p in m.parameters()):
             return cp.checkpoint(self.forward_stem, x, use_reentrant=False)
         return self.forward_stem(x)
@@ -244,8 +270,9 @@ class BaseBackbone(BaseModule, metaclass=_AfterBuild):
         return sizes[1:]
 
     def after_build(self):
-        """Once the model is complete: report GroupNorm fallbacks and derive the input rules
-        that `check_input` applies."""
+        """Once the model is complete: freeze `frozen_stages`, report GroupNorm fallbacks and
+        derive the input rules that `check_input` applies."""
+        self._freeze_stages()
         self._warn_group_norm_fallbacks()
         last = max(self.out_indices)
         self.last_stage = self.stage_names[last]

@@ -6,7 +6,7 @@ stem with `deep_stem=True`), keys as mmdet's ResNet except `conv2.local_branch` 
 """
 from ...registry import MODELS
 from ..layers.dcdc import DCDC
-from .rednet import check_no_dcn
+from .rednet import DYNAMIC_OPERATOR
 from .resnet import Bottleneck, ResNet
 
 
@@ -37,14 +37,14 @@ class DCDCResNet(ResNet):
         reduction_ratio: of both kernel generators (4).
         Other arguments as `ResNet` (`dcn` is refused).
     """
+    dcn_unsupported_reason = DYNAMIC_OPERATOR
     arch_settings = {
         50: (DCDCBottleneck, (3, 4, 6, 3)),
         101: (DCDCBottleneck, (3, 4, 23, 3)),
     }
 
-    def __init__(self, depth, kernel_size=3, group_channels=16, global_group_channels=1,
-                 reduction_ratio=4, dcn=None, **kwargs):
-        check_no_dcn('DCDCResNet', dcn)
+    def __init__(self, depth, *, kernel_size=3, group_channels=16, global_group_channels=1,
+                 reduction_ratio=4, **kwargs):
         self.kernel_size, self.group_channels = kernel_size, group_channels
         self.global_group_channels, self.reduction_ratio = global_group_channels, reduction_ratio
         super().__init__(depth=depth, **kwargs)

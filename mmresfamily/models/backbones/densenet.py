@@ -19,13 +19,14 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer
 
-from ...errors import (ArgumentTypeError, InvalidArgumentError, UnknownChoiceError, check_choice,
-                       check_int, check_number, check_stage_ints, is_int)
+from ...errors import (ArgumentTypeError, InvalidArgumentError, check_int, check_number,
+                       check_stage_ints)
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
 from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, resolve_alias, resolve_strides, stage_reductions
+from .base import BaseBackbone
+from .stages import resolve_alias, resolve_strides, stage_reductions
 
 
 class DenseLayer(nn.Module):
@@ -116,23 +117,19 @@ class DenseNet(BaseBackbone):
         161: dict(growth_rate=48, depths=(6, 12, 36, 24), init_channels=96),
         264: dict(growth_rate=32, depths=(6, 12, 64, 48), init_channels=64),
     }
+    arch_dict_help = 'a dict(growth_rate=..., depths=..., init_channels=...)'
 
-    def __init__(self, arch=121, in_channels=3, num_stages=None, out_indices=None,
-                 bn_size=4, drop_rate=0., compression=0.5, frozen_stages=-1, conv_cfg=None,
-                 norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
-                 stage_with_dcn=None, with_cp=False, strides=None, dilations=None,
+    def __init__(self, arch=121, *, num_stages=None, bn_size=4, drop_rate=0., compression=0.5,
+                 conv_cfg=None, dcn=None, stage_with_dcn=None, strides=None, dilations=None,
                  output_stride=None, memory_efficient=None, compression_factor=None,
-                 act_cfg=None, pretrained=None, init_cfg=None):
+                 act_cfg=None, with_cp=False, **kwargs):
         arch = self.resolve_arch(arch)
-        # per-stage defaults follow the arch: every dense block, every stage out, no DCN
-        num_stages = len(arch['depths']) if num_stages is None else num_stages
-        check_choice('num_stages', num_stages,
-                     range(1, len(arch['depths']) + 1))
-        out_indices = tuple(range(num_stages)) if out_indices is None else out_indices
-        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
-        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
-                         pretrained, init_cfg, max_stages=len(arch['depths']))
+        # every dense block of the arch unless num_stages says fewer
+        self.max_stages = len(arch['depths'])
         with_cp = resolve_alias('with_cp', with_cp, False, 'memory_efficient', memory_efficient)
+        super().__init__(num_stages=self.max_stages if num_stages is None else num_stages,
+                         with_cp=with_cp, **kwargs)
+        num_stages = self.num_stages
         compression = resolve_alias('compression', compression, 0.5, 'compression_factor',
                                     compression_factor)
         if act_cfg is not None and not (isinstance(act_cfg, dict)
@@ -145,14 +142,15 @@ class DenseNet(BaseBackbone):
         check_int('bn_size', bn_size)
         check_number('drop_rate', drop_rate, 0, 1, high_open=True)
         check_number('compression', compression, 0, 1, low_open=True)
-        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)
+        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn)
         self.growth_rate = arch['growth_rate']
         self.depths = tuple(arch['depths'])[:num_stages]
         self.init_channels = arch['init_channels']
-        self.with_cp, self.dcn, self.stage_with_dcn = with_cp, dcn, stage_with_dcn
+        self.dcn, self.stage_with_dcn = dcn, stage_with_dcn
+        norm_cfg = self.norm_cfg
 
-        self.conv0 = build_conv_layer(conv_cfg, in_channels, self.init_channels, 7, stride=2,
-                                      padding=3, bias=False)
+        self.conv0 = build_conv_layer(conv_cfg, self.in_channels, self.init_channels, 7,
+                                      stride=2, padding=3, bias=False)
         self.norm0 = norm_layer(norm_cfg, self.init_channels)
         self.pool0 = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
@@ -170,42 +168,31 @@ class DenseNet(BaseBackbone):
                 channels = compressed
             stage.add_module('block', DenseBlock(
                 num_layers, channels, self.growth_rate, bn_size=bn_size, drop_rate=drop_rate,
-                with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                with_cp=self.with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                 dcn=dcn if stage_with_dcn[i] else None, dilation=dilations[i]))
             channels += num_layers * self.growth_rate
             if i == len(self.depths) - 1:  # the classifier's final norm closes the last stage
                 stage.add_module('norm', norm_layer(norm_cfg, channels))
                 stage.add_module('relu', nn.ReLU(inplace=True))
-            name = f'stage{i + 1}'
-            self.add_module(name, stage)
-            self.stage_names.append(name)
+            self.add_stage(f'stage{i + 1}', stage)
             stage_channels.append(channels)
         self.set_feature_info(stage_channels, stage_reductions(strides))
-        self._freeze_stages()
 
     @classmethod
-    def resolve_arch(cls, arch) -> dict:
-        if isinstance(arch, dict):
-            missing = {'growth_rate', 'depths'} - set(arch)
-            unknown = set(arch) - {'growth_rate', 'depths', 'init_channels'}
-            if missing or unknown:
-                raise InvalidArgumentError(f'arch dict needs keys growth_rate, depths and '
-                                           f'optionally init_channels; got {sorted(arch)}')
-            growth_rate = check_int('arch growth_rate', arch['growth_rate'])
-            depths = arch['depths']
-            if not isinstance(depths, (list, tuple)) or not depths:
-                raise ArgumentTypeError(f'arch depths must be a non-empty list of layer counts '
-                                        f'per dense block; got {depths!r}')
-            depths = check_stage_ints('arch depths', depths, len(depths))
-            return dict(arch, depths=depths, init_channels=check_int(
-                'arch init_channels', arch.get('init_channels', 2 * growth_rate)))
-        if isinstance(arch, str) and arch.isdigit():
-            arch = int(arch)
-        if not is_int(arch) or arch not in cls.arch_settings:
-            allowed = ', '.join(str(a) for a in cls.arch_settings)
-            raise UnknownChoiceError(f'arch must be one of {allowed} or a dict(growth_rate=..., '
-                                     f'depths=..., init_channels=...); got {arch!r}')
-        return cls.arch_settings[arch]
+    def check_arch_dict(cls, arch, num_stages=None) -> dict:
+        missing = {'growth_rate', 'depths'} - set(arch)
+        unknown = set(arch) - {'growth_rate', 'depths', 'init_channels'}
+        if missing or unknown:
+            raise InvalidArgumentError(f'arch dict needs keys growth_rate, depths and '
+                                       f'optionally init_channels; got {sorted(arch)}')
+        growth_rate = check_int('arch growth_rate', arch['growth_rate'])
+        depths = arch['depths']
+        if not isinstance(depths, (list, tuple)) or not depths:
+            raise ArgumentTypeError(f'arch depths must be a non-empty list of layer counts '
+                                    f'per dense block; got {depths!r}')
+        depths = check_stage_ints('arch depths', depths, len(depths))
+        return dict(arch, depths=depths, init_channels=check_int(
+            'arch init_channels', arch.get('init_channels', 2 * growth_rate)))
 
     def forward_stem(self, x):
         return self.pool0(F.relu(self.norm0(self.conv0(x)), inplace=True))

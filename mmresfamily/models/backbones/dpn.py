@@ -14,13 +14,13 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer
 
-from ...errors import (InvalidArgumentError, UnknownChoiceError, check_flag, check_int,
-                       check_stage_ints, is_int)
+from ...errors import InvalidArgumentError, check_flag, check_int, check_stage_ints
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
 from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, resolve_strides, stage_reductions
+from .base import BaseBackbone
+from .stages import resolve_strides, stage_reductions
 
 
 class NormActConv(nn.Sequential):
@@ -113,27 +113,25 @@ class DPN(BaseBackbone):
         '131': dict(k_r=160, groups=40, k_sec=(4, 8, 28, 3), inc_sec=(16, 32, 32, 128),
                     small=False, num_init_features=128, b=False),
     }
+    arch_dict_help = f"a dict with keys {sorted(arch_settings['92'])}"
 
-    def __init__(self, arch='92', in_channels=3, num_stages=4, strides=None, dilations=None,
-                 output_stride=None, out_indices=None, frozen_stages=-1, conv_cfg=None,
-                 norm_cfg=dict(type='BN', eps=1e-3, requires_grad=True), norm_eval=False,
-                 dcn=None, stage_with_dcn=None, with_cp=False, pretrained=None, init_cfg=None):
-        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
-                         pretrained, init_cfg)
-        # per-stage defaults follow num_stages (out_indices=None: every stage, BaseBackbone)
-        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
-        arch = self.resolve_arch(arch)
+    def __init__(self, arch='92', *, strides=None, dilations=None, output_stride=None,
+                 conv_cfg=None, norm_cfg=dict(type='BN', eps=1e-3, requires_grad=True), dcn=None,
+                 stage_with_dcn=None, **kwargs):
+        super().__init__(norm_cfg=norm_cfg, **kwargs)
+        num_stages = self.num_stages
+        arch = self.resolve_arch(arch, num_stages)
         strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages)
-        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)
+        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn)
         self.arch = arch
         self.strides, self.dilations = strides, dilations
-        self.with_cp, self.dcn, self.stage_with_dcn = with_cp, dcn, stage_with_dcn
+        self.dcn, self.stage_with_dcn = dcn, stage_with_dcn
 
         stem_channels = arch['num_init_features']
         kernel = 3 if arch['small'] else 7
         self.stem = nn.Sequential(OrderedDict([
-            ('conv', build_conv_layer(conv_cfg, in_channels, stem_channels, kernel, stride=2,
-                                      padding=kernel // 2, bias=False)),
+            ('conv', build_conv_layer(conv_cfg, self.in_channels, stem_channels, kernel,
+                                      stride=2, padding=kernel // 2, bias=False)),
             ('norm', norm_layer(norm_cfg, stem_channels)),
             ('act', nn.ReLU(inplace=True)),
         ]))
@@ -150,39 +148,29 @@ class DPN(BaseBackbone):
                 blocks.append(DualPathBlock(
                     channels, bottleneck, bottleneck, residual_width, inc, arch['groups'],
                     project=j == 0, stride=strides[i] if j == 0 else 1, dilation=dilations[i],
-                    b=arch['b'], with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                    b=arch['b'], with_cp=self.with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                     dcn=dcn if stage_with_dcn[i] else None))
                 channels = residual_width + (j + 3) * inc
-            name = f'stage{i + 1}'
-            self.add_module(name, nn.Sequential(*blocks))
-            self.stage_names.append(name)
+            self.add_stage(f'stage{i + 1}', nn.Sequential(*blocks))
             stage_channels.append(channels)
         self.set_feature_info(stage_channels, stage_reductions(strides))
-        self._freeze_stages()
 
-    def resolve_arch(self, arch) -> dict:
-        fields = set(self.arch_settings['92'])
-        if isinstance(arch, dict):
-            if set(arch) != fields:
-                raise InvalidArgumentError(f'arch dict needs exactly the keys {sorted(fields)}; '
-                                           f'got {sorted(arch)}')
-            for key in ('k_r', 'groups', 'num_init_features'):
-                check_int(f'arch {key}', arch[key])
-            for key in ('k_sec', 'inc_sec'):
-                check_stage_ints(f'arch {key}', arch[key], self.num_stages, at_least=True)
-            for key in ('small', 'b'):
-                check_flag(f'arch {key}', arch[key])
-            if arch['k_r'] % arch['groups']:  # the 3x3 widths are k_r * 2^stage
-                raise InvalidArgumentError(f'arch groups={arch["groups"]} must divide k_r='
-                                           f'{arch["k_r"]} (the grouped 3x3 conv width)')
-            return dict(arch)
-        if is_int(arch):
-            arch = str(arch)
-        if not isinstance(arch, str) or arch not in self.arch_settings:
-            allowed = ', '.join(repr(a) for a in self.arch_settings)
-            raise UnknownChoiceError(f'arch must be one of {allowed} or a dict with keys '
-                                     f'{sorted(fields)}; got {arch!r}')
-        return self.arch_settings[arch]
+    @classmethod
+    def check_arch_dict(cls, arch, num_stages=None) -> dict:
+        fields = set(cls.arch_settings['92'])
+        if set(arch) != fields:
+            raise InvalidArgumentError(f'arch dict needs exactly the keys {sorted(fields)}; '
+                                       f'got {sorted(arch)}')
+        for key in ('k_r', 'groups', 'num_init_features'):
+            check_int(f'arch {key}', arch[key])
+        for key in ('k_sec', 'inc_sec'):
+            check_stage_ints(f'arch {key}', arch[key], num_stages, at_least=True)
+        for key in ('small', 'b'):
+            check_flag(f'arch {key}', arch[key])
+        if arch['k_r'] % arch['groups']:  # the 3x3 widths are k_r * 2^stage
+            raise InvalidArgumentError(f'arch groups={arch["groups"]} must divide k_r='
+                                       f'{arch["k_r"]} (the grouped 3x3 conv width)')
+        return arch
 
     def forward_stem(self, x):
         return self.maxpool(self.stem(x))

@@ -18,12 +18,13 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer
 
-from ...errors import UnknownChoiceError, check_number, is_int
+from ...errors import check_number
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
 from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
-from .base import BaseBackbone, resolve_strides, stage_reductions
+from .base import BaseBackbone
+from .stages import resolve_strides, stage_reductions
 
 
 class ConvLayer(nn.Sequential):
@@ -127,7 +128,8 @@ class HarDNet(BaseBackbone):
     The other arguments are those of `BaseBackbone` / mmdet's ResNet; out_indices=None emits
     every stage.
     """
-    # first_ch, ch_list (transition widths), grmul, gr (growth), n_layers, down_samp, depthwise
+    # first_ch, ch_list (transition widths), grmul, gr (growth), n_layers, down_samp, depthwise,
+    # drop_rate (the reference's dropout before the last transition)
     arch_settings = {
         '39DS': dict(first_ch=(24, 48), ch_list=(96, 320, 640, 1024), grmul=1.6,
                      gr=(16, 20, 64, 160), n_layers=(4, 16, 8, 4), down_samp=(1, 1, 1, 0),
@@ -143,34 +145,25 @@ class HarDNet(BaseBackbone):
                    down_samp=(1, 0, 1, 0, 1, 0), depthwise=False, drop_rate=0.1),
     }
 
-    def __init__(self, arch='68', in_channels=3, num_stages=4, out_indices=None,
-                 drop_rate=None, frozen_stages=-1, conv_cfg=None,
-                 norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
-                 stage_with_dcn=None, with_cp=False, strides=None, dilations=None,
-                 output_stride=None, pretrained=None, init_cfg=None):
-        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
-                         pretrained, init_cfg)
-        # per-stage defaults follow num_stages (out_indices=None: every stage, BaseBackbone)
-        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
+    def __init__(self, arch='68', *, drop_rate=None, conv_cfg=None, dcn=None,
+                 stage_with_dcn=None, strides=None, dilations=None, output_stride=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        num_stages = self.num_stages
         strides, dilations = resolve_strides(output_stride, strides, dilations, num_stages,
                                              first_stage_strides=False)
-        if is_int(arch):
-            arch = str(arch)
-        if not isinstance(arch, str) or arch not in self.arch_settings:
-            allowed = ', '.join(repr(a) for a in self.arch_settings)
-            raise UnknownChoiceError(f'arch must be one of {allowed}; got {arch!r}')
-        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)
-        self.arch = arch
-        cfg = self.arch_settings[arch]
+        cfg = self.resolve_arch(arch)
+        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn)
+        self.arch = str(arch)
         check_number('drop_rate', drop_rate, 0, 1, high_open=True, or_none=True)
         drop_rate = cfg['drop_rate'] if drop_rate is None else drop_rate
         self.depthwise = depthwise = cfg['depthwise']
-        self.with_cp, self.dcn, self.stage_with_dcn = with_cp, dcn, stage_with_dcn
-        conv_kw = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+        self.dcn, self.stage_with_dcn = dcn, stage_with_dcn
+        conv_kw = dict(conv_cfg=conv_cfg, norm_cfg=self.norm_cfg)
 
         first, second = cfg['first_ch']
         self.stem = nn.Sequential(
-            ConvLayer(in_channels, first, 3, stride=2, **conv_kw),
+            ConvLayer(self.in_channels, first, 3, stride=2, **conv_kw),
             ConvLayer(first, second, 1 if depthwise else 3, **conv_kw),
             self.make_downsample(second, in_stem=True, **conv_kw))
 
@@ -194,7 +187,7 @@ class HarDNet(BaseBackbone):
                     stride=strides[s], dilation=dilations[s - 1], **conv_kw))
             for k, b in enumerate(blocks):
                 block = HarDBlock(channels, cfg['gr'][b], cfg['grmul'], cfg['n_layers'][b],
-                                  depthwise, with_cp, dcn=dcn if stage_with_dcn[s] else None,
+                                  depthwise, self.with_cp, dcn=dcn if stage_with_dcn[s] else None,
                                   dilation=dilations[s], **conv_kw)
                 stage.add_module(f'block{k + 1}', block)
                 if b == last_block and drop_rate > 0:
@@ -202,12 +195,9 @@ class HarDNet(BaseBackbone):
                 channels = cfg['ch_list'][b]
                 stage.add_module(f'transition{k + 1}',
                                  ConvLayer(block.out_channels, channels, 1, **conv_kw))
-            name = f'stage{s + 1}'
-            self.add_module(name, stage)
-            self.stage_names.append(name)
+            self.add_stage(f'stage{s + 1}', stage)
             stage_channels.append(channels)
         self.set_feature_info(stage_channels, stage_reductions(strides))
-        self._freeze_stages()
 
     def make_downsample(self, channels, in_stem, conv_cfg, norm_cfg, dcn=None, stride=2,
                         dilation=1):

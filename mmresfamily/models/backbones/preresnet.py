@@ -73,14 +73,13 @@ class PreResNet(ResNet):
         152: (PreActBottleneck, (3, 8, 36, 3)),
     }
 
-    def __init__(self, out_norm=True, **kwargs):
+    def __init__(self, *, out_norm=True, **kwargs):
         self.out_norm = check_flag('out_norm', out_norm)
         super().__init__(**kwargs)
         if out_norm:
             for i in self.out_indices:
                 name = f'out_norm{i + 1}'
                 self.add_module(name, norm_layer(self.norm_cfg, self.feature_info[i]['num_chs']))
-            self._freeze_stages()
 
     def build_stem(self):
         """Conv stem without a closing norm: the first block pre-activates its input."""
@@ -106,7 +105,7 @@ class PreResNet(ResNet):
 
     def frozen_modules(self):
         modules = super().frozen_modules()
-        # out-norms are added after the stages are built (and frozen once more then)
+        # the out-norm of a frozen stage is frozen with it
         modules += [getattr(self, f'out_norm{i + 1}') for i in range(self.frozen_stages)
                     if hasattr(self, f'out_norm{i + 1}')]
         return modules

@@ -8,12 +8,15 @@ conv-norm-act, then `layer1..4` with `conv2` the involution. Unlike the official
 """
 import torch.nn as nn
 
-from ...errors import InvalidArgumentError
 from ...registry import MODELS
 from ..layers.involution import Involution
 from ..layers.norm import conv_module, norm_layer
 from ..layers.pooling import MaxPool2d
 from .resnet import Bottleneck, ResNet
+
+
+# why the dynamic-kernel families (RedNet, DCDC-ResNet) refuse `dcn`
+DYNAMIC_OPERATOR = 'its dynamic operator replaces the 3x3 conv that DCN would deform'
 
 
 class InvolutionBottleneck(Bottleneck):
@@ -32,12 +35,6 @@ class InvolutionBottleneck(Bottleneck):
         self.add_norm(2, width)
 
 
-def check_no_dcn(family, dcn):
-    if dcn is not None:
-        raise InvalidArgumentError(f'dcn is not supported by {family}: its dynamic operator '
-                                   f'replaces the 3x3 conv that DCN would deform; leave dcn=None')
-
-
 @MODELS.register_module()
 class RedNet(ResNet):
     """RedNet-26/38/50/101/152 (published 9.23M / 12.39M / 15.54M / 25.65M / 33.99M with a
@@ -49,6 +46,7 @@ class RedNet(ResNet):
         group_channels, reduction_ratio: of every involution (published 16, 4).
         Other arguments as `ResNet` (`dcn` is refused). The stem is always the involution stem.
     """
+    dcn_unsupported_reason = DYNAMIC_OPERATOR
     arch_settings = {
         26: (InvolutionBottleneck, (1, 2, 4, 1)),
         38: (InvolutionBottleneck, (2, 3, 5, 2)),
@@ -57,9 +55,8 @@ class RedNet(ResNet):
         152: (InvolutionBottleneck, (3, 8, 36, 3)),
     }
 
-    def __init__(self, depth, kernel_size=7, stem_kernel_size=3, group_channels=16,
-                 reduction_ratio=4, dcn=None, **kwargs):
-        check_no_dcn('RedNet', dcn)
+    def __init__(self, depth, *, kernel_size=7, stem_kernel_size=3, group_channels=16,
+                 reduction_ratio=4, **kwargs):
         self.kernel_size, self.stem_kernel_size = kernel_size, stem_kernel_size
         self.group_channels, self.reduction_ratio = group_channels, reduction_ratio
         super().__init__(depth=depth, deep_stem=True, **kwargs)

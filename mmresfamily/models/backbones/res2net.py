@@ -63,7 +63,7 @@ class Res2Net(ResNet):
         152: (Bottle2neck, (3, 8, 36, 3)),
     }
 
-    def __init__(self, scales=4, base_width=26, groups=1, stride1_pool=True, style='pytorch',
+    def __init__(self, *, scales=4, base_width=26, groups=1, stride1_pool=True, style='pytorch',
                  deep_stem=True, avg_down=True, **kwargs):
         self.scales, self.base_width, self.groups = scales, base_width, groups
         self.stride1_pool = stride1_pool

@@ -4,7 +4,7 @@ import torch.nn as nn
 from ...errors import check_flag
 from ...registry import MODELS
 from ..layers.split_attention import SplitAttentionConv2d
-from .base import resolve_alias
+from .stages import resolve_alias
 from .resnet import Bottleneck, ResNetV1d
 
 
@@ -50,7 +50,7 @@ class ResNeSt(ResNetV1d):
         269: (ResNeStBottleneck, (3, 30, 48, 8)),
     }
 
-    def __init__(self, depth, groups=1, base_width=4, radix=2, reduction_factor=4,
+    def __init__(self, depth, *, groups=1, base_width=4, radix=2, reduction_factor=4,
                  avg_down_stride=True, width_per_group=None, **kwargs):
         self.groups = groups
         self.base_width = resolve_alias('base_width', base_width, 4, 'width_per_group',

@@ -11,7 +11,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule, Sequential, constant_init
 
 from ...errors import (InvalidArgumentError, check_flag, check_int, check_number,
-                       check_stage_ints)
+                       check_stage_ints, check_unsupported)
 from ...registry import MODELS
 from ..layers.builders import (build_conv3x3, build_stage_plugins, check_plugins,
                                forward_plugins, make_plugin_layers)
@@ -19,6 +19,7 @@ from ..layers.highway import HighwayGate
 from ..layers.norm import build_norm, norm_layer
 from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone, check_choice
+from .stages import default_strides, stage_reductions
 from .layer_decay import resnet_layer_depth
 
 
@@ -90,7 +91,8 @@ class ResBlock(BaseModule):
     norm3 = property(lambda self: getattr(self, self.norm3_name))
 
     def zero_init_last(self):
-        """Zero the residual branch's last scale (zero_init_residual): the block starts as identity."""
+        """Zero the residual branch's last scale (zero_init_residual): the block starts as
+        identity."""
         raise NotImplementedError
 
     def residual(self, x):
@@ -131,12 +133,10 @@ class BasicBlock(ResBlock):
 
     def __init__(self, inplanes, planes, **kwargs):
         super().__init__(inplanes, planes, **kwargs)
-        if self.dcn is not None:
-            raise InvalidArgumentError('dcn is not supported by BasicBlock (ResNet-18/34); '
-                                       'use a Bottleneck depth (50, 101, 152) for DCN stages')
-        if self.plugins:
-            raise InvalidArgumentError('plugins are not supported by BasicBlock (ResNet-18/34); '
-                                       'use a Bottleneck depth (50, 101, 152)')
+        check_unsupported('dcn', self.dcn, 'BasicBlock (ResNet-18/34)',
+                          '; use a Bottleneck depth (50, 101, 152) for DCN stages')
+        check_unsupported('plugins', self.plugins, 'BasicBlock (ResNet-18/34)',
+                          '; use a Bottleneck depth (50, 101, 152)')
         self.conv1 = build_conv3x3(self.conv_cfg, None, inplanes, planes, self.stride,
                                    self.dilation)
         self.add_norm(1, planes)
@@ -258,24 +258,19 @@ class ResNet(BaseBackbone):
         152: (Bottleneck, (3, 8, 36, 3)),
     }
 
-    def __init__(self, depth, in_channels=3, stem_channels=None, base_channels=64, num_stages=4,
-                 strides=None, dilations=None, out_indices=None, style='pytorch',
-                 deep_stem=False, avg_down=False, frozen_stages=-1, conv_cfg=None,
-                 norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, dcn=None,
-                 stage_with_dcn=None, plugins=None, with_cp=False, zero_init_residual=True,
+    def __init__(self, depth, *, stem_channels=None, base_channels=64, strides=None,
+                 dilations=None, style='pytorch', deep_stem=False, avg_down=False, conv_cfg=None,
+                 dcn=None, stage_with_dcn=None, plugins=None, zero_init_residual=True,
                  contract_dilation=False, multi_grid=None, highway=False, drop_path_rate=0.,
-                 expansion=None, pretrained=None, init_cfg=None):
-        super().__init__(in_channels, num_stages, out_indices, frozen_stages, norm_eval,
-                         pretrained, init_cfg)
+                 expansion=None, **kwargs):
+        super().__init__(**kwargs)  # the shared options (see BaseBackbone)
+        num_stages = self.num_stages
         self.depth = check_choice('depth', depth, tuple(self.arch_settings))
-        # per-stage defaults follow num_stages: (1, 2, 2, 2), no dilation, no DCN
-        strides = (1, 2, 2, 2)[:num_stages] if strides is None else strides
-        dilations = (1, ) * num_stages if dilations is None else dilations
-        stage_with_dcn = (False, ) * num_stages if stage_with_dcn is None else stage_with_dcn
         check_choice('style', style, ('pytorch', 'caffe'))
-        strides = check_stage_ints('strides', strides, num_stages)
-        dilations = check_stage_ints('dilations', dilations, num_stages)
-        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn, with_cp)
+        strides = check_stage_ints('strides', default_strides(num_stages) if strides is None
+                                   else strides, num_stages)
+        dilations = check_stage_ints('dilations', self.per_stage(dilations, 1), num_stages)
+        stage_with_dcn = self.check_layer_options(conv_cfg, dcn, stage_with_dcn)
         for flag, value in dict(deep_stem=deep_stem, avg_down=avg_down, highway=highway,
                                 zero_init_residual=zero_init_residual,
                                 contract_dilation=contract_dilation).items():
@@ -289,8 +284,8 @@ class ResNet(BaseBackbone):
             'stem_channels', self.default_stem_channels() if stem_channels is None else
             stem_channels, minimum=2 if deep_stem else 1)
         self.style, self.deep_stem, self.avg_down = style, deep_stem, avg_down
-        self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
-        self.with_cp, self.zero_init_residual = with_cp, zero_init_residual
+        self.conv_cfg = conv_cfg
+        self.zero_init_residual = zero_init_residual
         self.dcn, self.stage_with_dcn = dcn, stage_with_dcn
 
         self.build_stem()
@@ -299,28 +294,22 @@ class ResNet(BaseBackbone):
         drop_path_rates = torch.linspace(0, check_drop_path_rate(drop_path_rate),
                                          sum(stage_blocks), device='cpu').tolist()
         inplanes = self.stem_channels
-        channels, reductions, reduction = [], [], 4
+        channels = []
         for i, num_blocks in enumerate(self.stage_blocks):
             planes = base_channels * 2**i
             first_block = sum(self.stage_blocks[:i])
-            layer = self.make_res_layer(
+            self.add_stage(f'layer{i + 1}', self.make_res_layer(
                 block=self.block, inplanes=inplanes, planes=planes, num_blocks=num_blocks,
                 stride=strides[i], dilation=dilations[i], avg_down=avg_down, style=style,
-                with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                with_cp=self.with_cp, conv_cfg=conv_cfg, norm_cfg=self.norm_cfg,
                 dcn=dcn if stage_with_dcn[i] else None,
                 plugins=build_stage_plugins(plugins, i, num_stages),
                 contract_dilation=contract_dilation, highway=highway,
                 multi_grid=multi_grid if i == num_stages - 1 else None, expansion=self.expansion,
-                drop_path_rate=drop_path_rates[first_block:first_block + num_blocks])
-            name = f'layer{i + 1}'
-            self.add_module(name, layer)
-            self.stage_names.append(name)
+                drop_path_rate=drop_path_rates[first_block:first_block + num_blocks]))
             inplanes = planes * self.expansion
-            reduction *= strides[i]
             channels.append(inplanes)
-            reductions.append(reduction)
-        self.set_feature_info(channels, reductions)
-        self._freeze_stages()
+        self.set_feature_info(channels, stage_reductions(strides))
 
     def make_res_layer(self, **kwargs):
         """Build one stage; families override to pass their block arguments."""

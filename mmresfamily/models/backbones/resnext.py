@@ -1,6 +1,6 @@
 """ResNeXt (Xie et al. 2017): the ResNet bottleneck with a grouped 3x3 conv."""
 from ...registry import MODELS
-from .base import resolve_alias
+from .stages import resolve_alias
 from .resnet import Bottleneck, ResNet
 
 
@@ -18,7 +18,7 @@ class ResNeXt(ResNet):
         152: (Bottleneck, (3, 8, 36, 3)),
     }
 
-    def __init__(self, groups=32, base_width=4, width_per_group=None, **kwargs):
+    def __init__(self, *, groups=32, base_width=4, width_per_group=None, **kwargs):
         self.groups = groups
         self.base_width = resolve_alias('base_width', base_width, 4, 'width_per_group',
                                         width_per_group)
