@@ -16,6 +16,7 @@ memory format, and a registered operator that exports (ONNX `DeformConv`, opset 
 every mmcv option has its counterpart, so no config keeps mmcv's kernel.
 """
 import torch
+import torch.fx
 from mmcv.ops import DeformConv2dPack, ModulatedDeformConv2dPack
 from torchvision.ops import deform_conv2d
 
@@ -35,13 +36,16 @@ class TorchModulatedDeformConv2d(ModulatedDeformConv2dPack):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # mmcv's layout: two thirds offsets, one third mask logits
-        *offset_halves, mask = torch.chunk(self.conv_offset(x), 3, dim=1)
-        offset = torch.cat(offset_halves, dim=1)
+        offset_a, offset_b, mask = torch.chunk(self.conv_offset(x), 3, dim=1)
+        offset = torch.cat((offset_a, offset_b), dim=1)
         x = x.type_as(offset)
         bias = None if self.bias is None else self.bias.type_as(x)
         return deform_conv2d(x, offset, self.weight.type_as(x), bias, self.stride, self.padding,
                              self.dilation, torch.sigmoid(mask))
 
+
+# torch.fx.symbolic_trace records the operator call as one node (its argument checks are Python)
+torch.fx.wrap('deform_conv2d')
 
 # mmcv's class -> ours (exact classes: a subclass registered by someone else keeps its forward)
 TORCH_OP_LAYERS = {DeformConv2dPack: TorchDeformConv2d,
