@@ -6,7 +6,6 @@ traces record sizes, so always), other data at the exported shape when static --
 with the eager model output by output: max |a - b| / max |b| <= rtol. A JSON report is written
 beside the file (`<file>.json`); a failed check exits non-zero naming the output.
 """
-import hashlib
 import json
 from pathlib import Path
 from typing import Tuple
@@ -14,6 +13,7 @@ from typing import Tuple
 import torch
 
 from .. import zoo
+from ..weights import sha256_of
 from .formats import (FORMATS, ExportError, as_list, compare_outputs, export_file, load_runner,
                       output_names)
 
@@ -59,14 +59,6 @@ def check_inputs(example_shape, dynamic: bool, fmt: str):
     return [(n + 1, c, h + 16, w + 32), (1, c, w, h) if w != h else (1, c, h + 32, w)]
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def export_target(target: str, fmt: str, checkpoint=None, deploy=False, dynamic=False,
                   opset=None, shape=(224, 224), out=None, rtol=1e-4) -> dict:
     """Build, load, (deploy,) export, check; write the report. Returns the report: its `ok`
@@ -101,7 +93,7 @@ def export_target(target: str, fmt: str, checkpoint=None, deploy=False, dynamic=
                   else None, deploy=deploy, format=fmt, dynamic=dynamic, **used,
                   export_input_shape=list(example.shape), outputs=names, rtol=rtol,
                   checks=checks, ok=all(o['ok'] for c in checks for o in c['outputs']),
-                  file=str(path), bytes=path.stat().st_size, sha256=sha256(path),
+                  file=str(path), bytes=path.stat().st_size, sha256=sha256_of(path),
                   torch=torch.__version__)
     if fmt == 'onnx':
         import onnxruntime
