@@ -136,8 +136,10 @@ def cmd_export(args):
 
 
 def add_parser(commands, int_at_least):
+    import argparse
     p = commands.add_parser('export', help='a backbone to ONNX / TorchScript / .pt2, checked',
-                            description=__doc__)
+                            description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('target', help='a model-table name (python -m mmresfamily list) or a config '
                                   'file whose `model` is a backbone dict')
     p.add_argument('--format', choices=list(FORMATS), required=True)
