@@ -6,6 +6,10 @@
     info NAME [--json]             one model: config, sources with hashes and licenses, features
     fetch NAME|URI [...]           download, verify and convert into the caches
     convert SRC MODEL IN OUT       another codebase's checkpoint -> our layout (+ backbone_cfg)
+    export TARGET --format onnx|torchscript|pt2 [--checkpoint CKPT] [--deploy] [--dynamic]
+           [--opset N] [--shape H W] [--out PATH]
+                                   a backbone to a file, run again and compared with eager
+                                   (report: <file>.json; a failed check exits 1)
 """
 import argparse
 import csv
@@ -227,6 +231,8 @@ def build_parser():
     p.add_argument('input', type=Path)
     p.add_argument('output', type=Path)
     p.set_defaults(run=cmd_convert, parser=p)
+    from .export.tool import add_parser as add_export_parser
+    add_export_parser(commands, int_at_least)
     return parser
 
 

@@ -62,9 +62,11 @@ install_environment() {
     pip_install "$mmcv_wheel"
     log "pinned stack (requirements.txt) and mmresfamily (editable)"
     pip_install -r "$ROOT/requirements.txt"
+    log "deploy extra: onnx, onnxruntime, onnxscript (python -m mmresfamily export, pinned)"
+    pip_install onnx onnxruntime onnxscript
     pip_install --no-deps --no-build-isolation -e "$ROOT"
     "$VPY" - <<'PY'
-import mmcv.ops, torch, mmdet, mmseg, mmpretrain, timm, mmresfamily  # noqa: F401
+import mmcv.ops, torch, mmdet, mmseg, mmpretrain, timm, mmresfamily, onnxruntime  # noqa: F401
 print(f"[setup] ok: torch {torch.__version__}, mmcv {mmcv.__version__} (ops), "
       f"mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, "
       f"mmpretrain {mmpretrain.__version__}, timm {timm.__version__}")

@@ -12,7 +12,6 @@ from abc import ABCMeta
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.fx
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule, constant_init
@@ -23,6 +22,7 @@ from torch.nn.modules.utils import _pair
 from ...errors import (ArgumentTypeError, InvalidArgumentError, InvalidInputError,
                        UnknownChoiceError, check_choice, check_flag, check_int, check_stage_tuple,
                        check_unsupported, is_int)
+from ..layers.capture import is_capturing_graph
 from ..layers.layer_cfg import check_conv_cfg, check_dcn
 from ..layers.norm import FallbackGroupNorm
 
@@ -230,8 +230,9 @@ class BaseBackbone(BaseModule, metaclass=_AfterBuild):
     def checkpointed_stem(self, x):
         """`forward_stem`, recomputed in backward under `with_cp` (as the blocks are): at full
         resolution the stem's activations are a large share of what training keeps."""
-        if self.with_cp and torch.is_grad_enabled() and any(
-                p.requires_grad for m in self.stem_modules() for p in m.parameters()):
+        if self.with_cp and torch.is_grad_enabled() and not \
+                is_capturing_graph(x) and any(p.requires_grad for m in self.stem_modules()
+                                              for p in m.parameters()):
             return cp.checkpoint(self.forward_stem, x, use_reentrant=False)
         return self.forward_stem(x)
 
@@ -240,9 +241,10 @@ class BaseBackbone(BaseModule, metaclass=_AfterBuild):
         return x
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        # not while tracing: under torch.fx the input is a Proxy, and torch.jit.trace would only
-        # record the checks' shape reads as constants (dynamo captures them as guards)
-        if not (torch.jit.is_tracing() or isinstance(x, torch.fx.Proxy)):
+        # not while a graph is captured: under torch.fx the input is a Proxy, torch.jit.trace
+        # would record the checks' shape reads as constants, torch.export as guards on the
+        # dynamic sizes (torch.compile keeps them: dynamo guards and recompiles)
+        if not is_capturing_graph(x):
             self.check_input(x)
         x = self.checkpointed_stem(x)
         outs = {}

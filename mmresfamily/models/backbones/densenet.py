@@ -23,6 +23,7 @@ from ...errors import (ArgumentTypeError, InvalidArgumentError, check_int, check
                        check_stage_ints)
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.capture import checkpoints
 from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone
@@ -54,7 +55,7 @@ class DenseLayer(nn.Module):
     def forward(self, features):
         # memory-efficient DenseNet: the concatenation and its normalised copies are what grows
         # quadratically with depth; checkpointing recomputes them in backward instead of storing
-        if self.with_cp and any(f.requires_grad for f in features):
+        if checkpoints(self.with_cp, *features):
             return cp.checkpoint(self._inner_forward, *features, use_reentrant=False)
         return self._inner_forward(*features)
 

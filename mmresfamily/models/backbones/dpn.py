@@ -17,6 +17,7 @@ from mmcv.cnn import build_conv_layer
 from ...errors import InvalidArgumentError, check_flag, check_int, check_stage_ints
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.capture import checkpoints, is_capturing_graph
 from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone
@@ -69,7 +70,7 @@ class DualPathBlock(nn.Module):
             residual, dense = self.c1x1_c1(out), self.c1x1_c2(out)
         else:
             residual, dense = out[:, :n], out[:, n:]
-        if any(t.requires_grad for t in (shortcut, residual, dense)):
+        if is_capturing_graph(x) or any(t.requires_grad for t in (shortcut, residual, dense)):
             # out of place when autograd records (not under no_grad, nor in frozen stages): the
             # backward of an in-place add into a slice of the concatenation clones that whole
             # gradient (DPN-92 training ran 0.95x timm's with it)
@@ -80,7 +81,7 @@ class DualPathBlock(nn.Module):
         return out
 
     def forward(self, x):
-        if self.with_cp and x.requires_grad:
+        if checkpoints(self.with_cp, x):
             return cp.checkpoint(self._inner_forward, x, use_reentrant=False)
         return self._inner_forward(x)
 

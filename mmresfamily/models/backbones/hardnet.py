@@ -21,6 +21,7 @@ from mmcv.cnn import build_conv_layer
 from ...errors import check_number
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
+from ..layers.capture import checkpoints
 from ..layers.norm import norm_layer
 from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone
@@ -83,6 +84,8 @@ class HarDBlock(nn.Module):
                  with_cp=False, conv_cfg=None, norm_cfg=dict(type='BN'), dcn=None, dilation=1):
         super().__init__()
         self.links, self.with_cp, self.out_channels = [], with_cp, 0
+        # the outputs handed on (index 0 is the block input): odd layers and the last
+        self.kept = [i for i in range(1, num_layers + 1) if i % 2 == 1 or i == num_layers]
         layers = []
         for i in range(1, num_layers + 1):
             cout, cin, links = harmonic_links(i, in_channels, growth_rate, grmul)
@@ -90,7 +93,7 @@ class HarDBlock(nn.Module):
             layer_cls = CombConvLayer if depthwise else ConvLayer
             layers.append(layer_cls(cin, cout, conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn,
                                     dilation=dilation))
-            if i % 2 == 1 or i == num_layers:
+            if i in self.kept:
                 self.out_channels += cout
         self.layers = nn.ModuleList(layers)
 
@@ -102,14 +105,13 @@ class HarDBlock(nn.Module):
         outputs = [x]
         for layer, links in zip(self.layers, self.links):
             inputs = [outputs[k] for k in links]
-            if self.with_cp and any(t.requires_grad for t in inputs):
+            if checkpoints(self.with_cp, *inputs):
                 # the concatenated input is recomputed in backward instead of being stored
                 out = cp.checkpoint(self._run, layer, *inputs, use_reentrant=False)
             else:
                 out = self._run(layer, *inputs)
             outputs.append(out)
-        last = len(outputs) - 1
-        return torch.cat([t for i, t in enumerate(outputs) if i % 2 == 1 or i == last], 1)
+        return torch.cat([outputs[i] for i in self.kept], 1)
 
 
 @MODELS.register_module()

@@ -15,6 +15,7 @@ from ...errors import (InvalidArgumentError, check_flag, check_int, check_number
 from ...registry import MODELS
 from ..layers.builders import (build_conv3x3, build_stage_plugins, check_plugins,
                                forward_plugins, make_plugin_layers)
+from ..layers.capture import checkpoints
 from ..layers.highway import HighwayGate
 from ..layers.norm import build_norm, norm_layer
 from ..layers.pooling import MaxPool2d
@@ -113,7 +114,7 @@ class ResBlock(BaseModule):
         return self.merge(out, x if self.downsample is None else self.downsample(x))
 
     def forward(self, x):
-        if self.with_cp and x.requires_grad:
+        if checkpoints(self.with_cp, x):
             out = cp.checkpoint(self._inner_forward, x, use_reentrant=False)
         else:
             out = self._inner_forward(x)

@@ -6,7 +6,8 @@ import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_plugin_layer
 
 from ...errors import ArgumentTypeError, InvalidArgumentError
-from .layer_cfg import check_dcn
+from .deform_conv import torch_op_layer
+from .layer_cfg import check_dcn, resolve_layer_cfg
 
 PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
 
@@ -14,8 +15,10 @@ PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
 def resolve_dcn(dcn: Optional[dict], stride: int = 1):
     """Return the conv config to use for a 3x3 conv, or None for the block's plain conv.
 
-    `fallback_on_stride` (mmdet) keeps strided convs plain. The user's dict is copied, never
-    mutated, so one config can serve many blocks and many models.
+    `fallback_on_stride` (mmdet) keeps strided convs plain. mmcv's DCN / DCNv2 become the same
+    layers computed by a torch operator (layers/deform_conv.py: exportable, right for any memory
+    format). The user's dict is copied, never mutated, so one config can serve many blocks and
+    many models.
     """
     if dcn is None:
         return None
@@ -23,6 +26,7 @@ def resolve_dcn(dcn: Optional[dict], stride: int = 1):
     fallback_on_stride = dcn.pop('fallback_on_stride', False)
     if fallback_on_stride and stride > 1:
         return None
+    dcn['type'] = torch_op_layer(resolve_layer_cfg('dcn', dcn, 'dcn'))
     return dcn
 
 

@@ -32,7 +32,48 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
+from .capture import is_capturing_graph
 from .involution import Involution, check_dynamic_kernel_args
+
+
+def per_sample_conv(x: torch.Tensor, kernels: torch.Tensor, stride: int = 1,
+                    dilation: int = 1) -> torch.Tensor:
+    """Each sample's (groups, K, K) kernels applied to its channels (channels // groups per
+    kernel) with "same" padding: a per-sample grouped convolution, channels not mixed."""
+    if is_capturing_graph(x):
+        return _per_sample_conv_taps(x, kernels, stride, dilation)
+    batch, channels, height, width = x.shape
+    groups, k = kernels.shape[1], kernels.shape[-1]
+    weight = kernels.unsqueeze(2).expand(batch, groups, channels // groups, k, k)
+    # fold the batch into the groups: one depthwise conv runs every sample's own kernel
+    out = F.conv2d(x.reshape(1, batch * channels, height, width),
+                   weight.reshape(batch * channels, 1, k, k), stride=stride,
+                   padding=dilation * (k - 1) // 2, dilation=dilation, groups=batch * channels)
+    return out.view(batch, channels, *out.shape[-2:])
+
+
+def _per_sample_conv_taps(x, kernels, stride, dilation):
+    """`per_sample_conv` as K*K shifted multiply-adds, for captured graphs: the folded conv's
+    group count is batch * channels, a constant in a trace and a dynamic conv attribute that
+    ONNX cannot express. Each tap reads a strided window of the padded input."""
+    groups, k = kernels.shape[1], kernels.shape[-1]
+    height, width = x.shape[-2:]
+    padding = dilation * (k - 1) // 2
+    padded = F.pad(x, (padding, padding, padding, padding))
+    padded = padded.view(x.shape[0], groups, x.shape[1] // groups, *padded.shape[-2:])
+    weights = kernels.unsqueeze(2)  # (N, groups, 1, K, K): shared by the group's channels
+    out = 0
+    for i in range(k):
+        for j in range(k):
+            # rows i*d, i*d + stride, ... : ceil(H / stride) of them, as the conv's output
+            tap = padded[..., i * dilation:i * dilation + height:stride,
+                         j * dilation:j * dilation + width:stride]
+            out = out + tap * weights[..., i:i + 1, j:j + 1]
+    return out.flatten(1, 2)
+
+
+# torch.fx.symbolic_trace records the call as one node (it unpacks sizes in Python)
+torch.fx.wrap('per_sample_conv')
 
 
 class GlobalKernelConv(nn.Module):
@@ -63,16 +104,8 @@ class GlobalKernelConv(nn.Module):
         return kernels.view(x.shape[0], self.groups, self.kernel_size, self.kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, channels, height, width = x.shape
-        kernels = self.generate_kernels(x).to(x.dtype)
-        k = self.kernel_size
-        weight = kernels.unsqueeze(2).expand(batch, self.groups, self.group_channels, k, k)
-        # fold the batch into the groups: one depthwise conv runs every sample's own kernel
-        out = F.conv2d(x.reshape(1, batch * channels, height, width),
-                       weight.reshape(batch * channels, 1, k, k), stride=self.stride,
-                       padding=self.dilation * (k - 1) // 2, dilation=self.dilation,
-                       groups=batch * channels)
-        return out.view(batch, channels, *out.shape[-2:])
+        return per_sample_conv(x, self.generate_kernels(x).to(x.dtype), self.stride,
+                               self.dilation)
 
     def extra_repr(self):
         return (f'channels={self.channels}, kernel_size={self.kernel_size}, '

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 
 from ...errors import InvalidArgumentError, InvalidInputError, check_int, is_int
+from .capture import is_capturing_graph
 from .norm import conv_module
 
 
@@ -70,20 +71,32 @@ def involution_unfold(x, weight, kernel_size, stride=1, dilation=1):
 # the output computed on the phase grid (Wq - W_out unused columns per row, their kernels zero)
 # each step is one contiguous 1-D multiply-add of length H_out * Wq. Strided 2-D views instead
 # gave W_out-long inner loops with a stride: at stride 2 they were the slowest part of RedNet.
+def _ceil_div(a, b):
+    # not -(-a // b): traced for the legacy ONNX exporter, a negative floor division became a
+    # truncating Div (one row short)
+    return (a + b - 1) // b
+
+
 def _phase_geometry(height, width, kernel_size, stride, dilation):
     """padding, (out_h, out_w), (rows, cols) of one phase, output length, [(phase, offset)]."""
     padding = dilation * (kernel_size - 1) // 2
     out_h = _output_size(height, kernel_size, stride, dilation)
     out_w = _output_size(width, kernel_size, stride, dilation)
-    cols = -(-(width + 2 * padding) // stride)
+    cols = _ceil_div(width + 2 * padding, stride)
     taps = []
     for k in range(kernel_size**2):
         row_shift, row_phase = divmod((k // kernel_size) * dilation, stride)
         col_shift, col_phase = divmod((k % kernel_size) * dilation, stride)
         taps.append((row_phase * stride + col_phase, row_shift * cols + col_shift))
     length = out_h * cols
-    # enough rows that the last tap's span stays in bounds (zero rows below the image)
-    rows = max(-(-(height + 2 * padding) // stride), -(-(max(o for _, o in taps) + length) // cols))
+    # enough rows for the padded input and for the last tap's span (zero rows below the image).
+    # The larger of the two is known from the kernel alone (no comparison of sizes, which an
+    # exported graph would have to guard): with a shift of s = (K-1)*d // stride rows and
+    # columns, the last span ends on row out_h + s (+1 for its column shift) and the padded
+    # input on row ceil((H + (K-1)*d) / stride) <= ceil(H / stride) + s + 1 = that; without
+    # one (s = 0) the padded input is the longer.
+    shift = (kernel_size - 1) * dilation // stride
+    rows = out_h + shift + 1 if shift else _ceil_div(height + 2 * padding, stride)
     return padding, (out_h, out_w), (rows, cols), length, taps
 
 
@@ -188,16 +201,21 @@ _shift_add_op.register_autograd(_backward, setup_context=_save_for_backward)
 def involution_shift_add(x, weight, kernel_size, stride=1, dilation=1):
     """Same result as `involution_unfold` with O(C*H*W) extra memory, forward and backward.
 
-    Traced graphs (jit, FLOP counters) get the plain-op forward; it is also the path to use
-    if double backward is ever needed.
+    Captured graphs (jit trace, torch.export and ONNX, FLOP counters) get the plain-op forward;
+    it is also the path to use if double backward is ever needed.
     """
     weight = weight.to(x.dtype)  # autocast may hand the generated kernels in another precision
-    if torch.jit.is_tracing() or torch.jit.is_scripting():
-        # no shape check here: in a trace it only emits TracerWarnings (shapes are constants)
+    if is_capturing_graph(x):
+        # plain ops, no shape check (an exported graph would have to guard it): the graph then
+        # runs where the custom operator is not registered, and ONNX has its ops
         return _shift_add(x, weight, kernel_size, stride, dilation,
                           weight.shape[1] // kernel_size**2)
     groups, _ = _check_weight(x, weight, kernel_size, stride, dilation)
     return _shift_add_op(x, weight, kernel_size, stride, dilation, groups)
+
+
+# torch.fx.symbolic_trace records the call as one node (its geometry is Python on sizes)
+torch.fx.wrap('involution_shift_add')
 
 
 def check_dynamic_kernel_args(channels, kernel_size, group_channels, reduction_ratio,

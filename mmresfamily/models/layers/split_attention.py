@@ -70,7 +70,7 @@ class SplitAttentionConv2d(nn.Module):
         atten = self._attention(self.fc2(gap))
         if self.radix == 1:
             return x * atten
-        splits = x.view(batch, self.radix, -1, *x.shape[2:])
+        splits = x.view(batch, self.radix, -1, x.size(2), x.size(3))
         atten = atten.view(batch, self.radix, -1, 1, 1)
         # the weighted sum split by split, accumulated in place: no radix-sized product tensor
         out = splits[:, 0] * atten[:, 0]
