@@ -19,7 +19,7 @@ from pathlib import Path
 from mmresfamily import quantize, zoo
 from mmresfamily.utils.cli import int_at_least
 
-ROOT = Path(__file__).resolve().parents[1]
+from mmresfamily.utils.paths import CONFIGS, REPO_ROOT
 
 
 def main(argv=None):
@@ -28,15 +28,15 @@ def main(argv=None):
     commands = parser.add_subparsers(dest='command', required=True)
     p = commands.add_parser('accuracy')
     p.add_argument('--configs', nargs='+', type=Path, default=sorted(
-        (ROOT / 'configs/pretrain/fashion-mnist').glob('*_fashion-mnist.py')))
-    p.add_argument('--work-dir', type=Path, default=ROOT / 'work_dirs/fashion_mnist')
-    p.add_argument('--out', type=Path, default=ROOT / 'docs/quantization/fashion_mnist')
+        (CONFIGS / 'pretrain/fashion-mnist').glob('*_fashion-mnist.py')))
+    p.add_argument('--work-dir', type=Path, default=REPO_ROOT / 'work_dirs/fashion_mnist')
+    p.add_argument('--out', type=Path, default=REPO_ROOT / 'docs/quantization/fashion_mnist')
     p = commands.add_parser('speed')
     p.add_argument('--model', default='resnet50', help='a model-table name')
     p.add_argument('--batch', type=int_at_least(1), default=8)
     p.add_argument('--size', type=int_at_least(32), default=224)
     p.add_argument('--repeats', type=int_at_least(1), default=10)
-    p.add_argument('--out', type=Path, default=ROOT / 'docs/quantization/speed')
+    p.add_argument('--out', type=Path, default=REPO_ROOT / 'docs/quantization/speed')
     args = parser.parse_args(argv)
     if args.command == 'accuracy':
         return quantize.fashion_mnist_table(args.configs, args.work_dir, args.out)
