@@ -11,10 +11,12 @@ import torch
 
 from mmresfamily.export import tool
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import load_tool, randomize_, relative_max_diff
+from mmresfamily.cli import main as cli_main
+from mmresfamily.testing import randomize_, relative_max_diff
+
 
 def export(*args):
-    return load_tool('export').main([str(a) for a in args])
+    return cli_main(['export', *[str(a) for a in args]])
 
 
 @pytest.mark.slow
@@ -116,3 +118,9 @@ def test_unknown_name_and_low_opset_for_deformable_convs(tmp_path, capsys):
         export(config, '--format', 'onnx', '--opset', 17, '--out', tmp_path / 'dcn.onnx')
     assert exit_info.value.code == 2
     assert 'DeformConv, which needs opset >= 19; got opset 17' in capsys.readouterr().err
+
+
+def test_tools_export_is_the_same_command_line(load_tool, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool('export').main(['resnet5O', '--format', 'pt2'])
+    assert exit_info.value.code == 2 and 'did you mean resnet50' in capsys.readouterr().err
