@@ -8,8 +8,6 @@ from mmresfamily.quantize import compile_for_cpu, int8_weight_share, quantize_pt
 from mmresfamily.registry import MODELS
 from mmresfamily.testing import calibrate_norms_, relative_max_diff
 
-pytest.importorskip('torchao')
-
 
 class TinyClassifier(nn.Module):
     def __init__(self):

@@ -60,13 +60,12 @@ install_environment() {
     mmcv_wheel="$(ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl | head -n1)"
     log "mmcv from $mmcv_wheel"
     pip_install "$mmcv_wheel"
-    log "pinned stack (requirements.txt) and mmresfamily (editable)"
+    log "pinned stack (requirements.txt)"
     pip_install -r "$ROOT/requirements.txt"
-    log "deploy extra: onnx, onnxruntime, onnxscript (python -m mmresfamily export, pinned)"
-    pip_install onnx onnxruntime onnxscript
-    pip_install --no-deps --no-build-isolation -e "$ROOT"
+    log "mmresfamily (editable) with its extras: deploy (ONNX, onnxruntime, torchao), dev (ruff)"
+    pip_install --no-build-isolation -e "$ROOT[deploy,dev]"
     "$VPY" - <<'PY'
-import mmcv.ops, torch, mmdet, mmseg, mmpretrain, timm, mmresfamily, onnxruntime  # noqa: F401
+import mmcv.ops, torch, mmdet, mmseg, mmpretrain, timm, mmresfamily, onnxruntime, torchao  # noqa: F401
 print(f"[setup] ok: torch {torch.__version__}, mmcv {mmcv.__version__} (ops), "
       f"mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, "
       f"mmpretrain {mmpretrain.__version__}, timm {timm.__version__}")
