@@ -55,6 +55,7 @@ def model_row(model: zoo.Model, with_configs=True) -> dict:
 
 def feature_info(model: zoo.Model):
     import torch
+
     from .registry import MODELS
     with torch.device('meta'):  # shapes only
         return MODELS.build(model.backbone_cfg).feature_info

@@ -43,7 +43,8 @@ SEGMENTORS = {
         'mmseg::pspnet/pspnet_r50-d8_4xb4-80k_ade20k-512x512.py',
     'pspnet_{name}-d8_4xb2-80k_cityscapes-512x1024':
         'mmseg::pspnet/pspnet_r50-d8_4xb2-80k_cityscapes-512x1024.py',
-    'upernet_{name}_4xb4-80k_ade20k-512x512': 'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py',
+    'upernet_{name}_4xb4-80k_ade20k-512x512':
+        'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py',
     'upernet_{name}_4xb2-80k_cityscapes-512x1024':
         'mmseg::upernet/upernet_r50_4xb2-80k_cityscapes-512x1024.py',
 }

@@ -9,8 +9,7 @@ would only warn and evaluate a half-loaded model).
 """
 import argparse
 
-from .utils.launch import (add_runner_args, check_checkpoint_matches, exit_on_user_error,
-                           make_runner)
+from .utils.launch import add_runner_args, check_checkpoint_matches, exit_on_user_error, make_runner
 
 
 def parse_args(argv=None):

@@ -47,6 +47,7 @@ class TensorForward(nn.Module):
 
 def build_model(cfg):
     from mmengine.registry import MODELS, init_default_scope
+
     import mmresfamily  # noqa: F401  (registers our backbones)
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)  # the root registry switches to the default scope's

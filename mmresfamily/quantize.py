@@ -24,7 +24,9 @@ def require_torchao():
     try:
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
-            X86InductorQuantizer, get_default_x86_inductor_quantization_config)
+            X86InductorQuantizer,
+            get_default_x86_inductor_quantization_config,
+        )
     except ImportError as err:
         raise ImportError('int8 quantisation needs torchao (the `deploy` extra: pip install '
                           f'-e .[deploy], installed by tools/setup.sh): {err}') from None

@@ -307,6 +307,7 @@ def families() -> Tuple[str, ...]:
 def _signature(name: str) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
     """(key, shape) of a row's backbone, counters left out (built once, on the meta device)."""
     import torch
+
     from .registry import MODELS as BACKBONES
     with torch.device('meta'):
         state = BACKBONES.build(MODELS[name].backbone_cfg).state_dict()

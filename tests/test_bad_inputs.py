@@ -10,8 +10,12 @@ import torch
 import torch.fx
 import torch.nn as nn
 
-from mmresfamily import (ArgumentTypeError, InvalidArgumentError, InvalidInputError,
-                         UnknownChoiceError)
+from mmresfamily import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidInputError,
+    UnknownChoiceError,
+)
 from mmresfamily.models.layers import FallbackGroupNorm, SplitAttentionConv2d
 from mmresfamily.models.layers.norm import dividing_groups
 from mmresfamily.registry import MODELS

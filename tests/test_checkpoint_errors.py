@@ -14,8 +14,13 @@ from mmengine.logging import HistoryBuffer, MMLogger
 
 from mmresfamily.converters import convert
 from mmresfamily.registry import MODELS
-from mmresfamily.utils import (CheckpointFileError, CheckpointMismatchError, compare_state_dicts,
-                               load_checkpoint_file, load_pretrained)
+from mmresfamily.utils import (
+    CheckpointFileError,
+    CheckpointMismatchError,
+    compare_state_dicts,
+    load_checkpoint_file,
+    load_pretrained,
+)
 
 R18, R50 = dict(type='mmresfamily.ResNet', depth=18), dict(type='mmresfamily.ResNet', depth=50)
 

@@ -20,8 +20,12 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-from mmresfamily.utils import (CheckpointRefusedError, install_runner_checkpoint_allowlist,
-                               runner_checkpoint_globals, trusted_runner_checkpoints)
+from mmresfamily.utils import (
+    CheckpointRefusedError,
+    install_runner_checkpoint_allowlist,
+    runner_checkpoint_globals,
+    trusted_runner_checkpoints,
+)
 from mmresfamily.utils.checkpoint import HISTORY_BUFFER_STATISTICS
 
 

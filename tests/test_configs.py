@@ -63,7 +63,7 @@ def test_config_builds_and_runs(path):
         _forward(cfg, model)
 
 
-# ---- configs from the model table -----------------------------------------------------------------
+# ---- configs from the model table -------------------------------------------------------------
 DET_SEG = sorted(p for p in CONFIGS if p.relative_to(ROOT / 'configs').parts[0] in ('mmdet',
                                                                                      'mmseg'))
 

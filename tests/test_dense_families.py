@@ -8,8 +8,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import (assert_converted_features_equal, params_with_head, randomize_,
-                                 stage_outputs, stage_taps)
+from mmresfamily.testing import (
+    assert_converted_features_equal,
+    params_with_head,
+    randomize_,
+    stage_outputs,
+    stage_taps,
+)
 
 
 # timm's feature taps (feature_info[1:]) are exactly our stages' outputs:

@@ -7,9 +7,14 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.models.layers import DCDC, Involution
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import (assert_frozen_stages, assert_norm_eval, assert_with_cp_equivalent,
-                                 params_with_head)
+from mmresfamily.testing import (
+    assert_frozen_stages,
+    assert_norm_eval,
+    assert_with_cp_equivalent,
+    params_with_head,
+)
 from mmresfamily.train_fashion_mnist import train
+
 BACKBONES = [dict(type='mmresfamily.RedNet', depth=d) for d in (26, 38, 50, 101, 152)] + \
     [dict(type='mmresfamily.DCDCResNet', depth=d) for d in (50, 101)]
 IDS = [f'{c["type"].split(".")[1]}-{c["depth"]}' for c in BACKBONES]

@@ -9,9 +9,9 @@ import onnxruntime
 import pytest
 import torch
 
+from mmresfamily.cli import main as cli_main
 from mmresfamily.export import tool
 from mmresfamily.registry import MODELS
-from mmresfamily.cli import main as cli_main
 from mmresfamily.testing import randomize_, relative_max_diff
 
 

@@ -4,8 +4,12 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import (assert_dcn_stages, assert_frozen_stages, assert_norm_eval,
-                                 assert_with_cp_equivalent)
+from mmresfamily.testing import (
+    assert_dcn_stages,
+    assert_frozen_stages,
+    assert_norm_eval,
+    assert_with_cp_equivalent,
+)
 
 FAMILIES = [
     dict(type='mmresfamily.ResNet', depth=18),

@@ -395,8 +395,9 @@ def small_classifier(depth=18, num_classes=10):
 
 
 def test_kd_teacher_is_loaded_frozen_and_stays_in_eval(tmp_path):
-    import mmresfamily.pretrain  # noqa: F401
     from mmengine.optim import build_optim_wrapper
+
+    import mmresfamily.pretrain  # noqa: F401
     teacher = build_model(small_classifier())
     teacher.init_weights()
     for m in teacher.modules():  # non-trivial statistics: train mode would change them

@@ -64,9 +64,9 @@ def labelme_coco(tmp_path_factory):
 
 
 def test_coco_dataset_loads_the_photos_through_our_pipeline(labelme_coco):
-    from mmengine.config import Config
     from mmdet.registry import DATASETS
     from mmdet.utils import register_all_modules
+    from mmengine.config import Config
     register_all_modules()
     cfg = Config.fromfile(str(ROOT / 'configs/_base_/datasets/quickstart_detection.py'))
     classes = tuple(c['name'] for c in json.loads(

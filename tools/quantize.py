@@ -18,7 +18,6 @@ from pathlib import Path
 
 from mmresfamily import quantize, zoo
 from mmresfamily.utils.cli import int_at_least
-
 from mmresfamily.utils.paths import CONFIGS, REPO_ROOT
 
 

@@ -18,8 +18,7 @@ from ..registry import MODELS
 from ..testing import calibrate_norms_, randomize_
 from ..utils.cli import int_at_least
 from .report import COLUMNS, fmt, machine_description, models_markdown, plot, read_rows, write_rows
-from .timing import (MODES, check_device, forward_args, in_child, peak_extra_bytes,
-                     timed_round_robin)
+from .timing import MODES, check_device, forward_args, in_child, peak_extra_bytes, timed_round_robin
 
 HELP = 'throughput, memory, params and GMACs of every family vs timm/mmdet'
 

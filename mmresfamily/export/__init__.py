@@ -1,8 +1,16 @@
 """Export: every backbone to ONNX, TorchScript and torch.export files, each checked by parity
 against eager (`python -m mmresfamily export`), and the capability matrix that says which
 family survives which path (docs/capabilities.md)."""
-from .formats import (FORMATS, ExportError, export_file, export_onnx, export_program,
-                      load_runner, output_names, trace)
+from .formats import (
+                      FORMATS,
+                      ExportError,
+                      export_file,
+                      export_onnx,
+                      export_program,
+                      load_runner,
+                      output_names,
+                      trace,
+)
 
 __all__ = ['FORMATS', 'ExportError', 'export_file', 'export_onnx', 'export_program',
            'load_runner', 'output_names', 'trace']

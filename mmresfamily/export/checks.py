@@ -15,10 +15,16 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..testing import (assert_frozen_stages, assert_with_cp_equivalent, calibrate_norms_,
-                       randomize_)
-from .formats import (as_list, compare_outputs, export_onnx, export_program, load_runner,
-                      output_names, trace)
+from ..testing import assert_frozen_stages, assert_with_cp_equivalent, calibrate_norms_, randomize_
+from .formats import (
+    as_list,
+    compare_outputs,
+    export_onnx,
+    export_program,
+    load_runner,
+    output_names,
+    trace,
+)
 
 RTOL = 1e-4
 EXPORT_INPUT = (2, 3, 64, 64)

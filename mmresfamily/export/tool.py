@@ -14,8 +14,15 @@ import torch
 
 from .. import zoo
 from ..weights import sha256_of
-from .formats import (FORMATS, ExportError, as_list, compare_outputs, export_file, load_runner,
-                      output_names)
+from .formats import (
+    FORMATS,
+    ExportError,
+    as_list,
+    compare_outputs,
+    export_file,
+    load_runner,
+    output_names,
+)
 
 BATCH = 2
 

@@ -60,8 +60,13 @@ def backbone_weights(name, path, backbone, out_file):
     before any training: a bad file or a checkpoint of another backbone fails at once)."""
     import torch
 
-    from ..utils import (CheckpointError, check_state_dict_fits, load_checkpoint_file,
-                         select_prefix, unwrap_state_dict)
+    from ..utils import (
+        CheckpointError,
+        check_state_dict_fits,
+        load_checkpoint_file,
+        select_prefix,
+        unwrap_state_dict,
+    )
     try:  # full classification checkpoints hold runner state: the allow-list admits it
         state = unwrap_state_dict(load_checkpoint_file(path, runner_checkpoint=True),
                                   f'checkpoint {path}')

@@ -13,8 +13,14 @@ from mmengine.logging import print_log
 
 from .checkpoint import trusted_runner_checkpoints
 from .checkpoint_file import load_checkpoint_file
-from .state_dict import (CheckpointError, StateDictFit, compare_state_dicts, key_prefixes,
-                         select_prefix, unwrap_state_dict)
+from .state_dict import (
+    CheckpointError,
+    StateDictFit,
+    compare_state_dicts,
+    key_prefixes,
+    select_prefix,
+    unwrap_state_dict,
+)
 
 # the keys a `Pretrained` init_cfg may hold (mmengine's, plus `strict`)
 PRETRAINED_CFG_KEYS = ('type', 'checkpoint', 'prefix', 'map_location', 'strict')

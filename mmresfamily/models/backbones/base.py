@@ -19,14 +19,22 @@ from mmengine.model.weight_init import PretrainedInit, update_init_info
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.utils import _pair
 
-from ...errors import (ArgumentTypeError, InvalidArgumentError, InvalidInputError,
-                       UnknownChoiceError, check_choice, check_flag, check_int, check_stage_tuple,
-                       check_unsupported, is_int)
+from ...errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidInputError,
+    UnknownChoiceError,
+    check_choice,
+    check_flag,
+    check_int,
+    check_stage_tuple,
+    check_unsupported,
+    is_int,
+)
+from ...utils.pretrained import load_pretrained, pretrained_kwargs
 from ..layers.capture import is_capturing_graph
 from ..layers.layer_cfg import check_conv_cfg, check_dcn
 from ..layers.norm import FallbackGroupNorm
-
-from ...utils.pretrained import load_pretrained, pretrained_kwargs
 
 __all__ = ['BaseBackbone', 'check_choice', 'check_stage_tuple', 'resampled_size']
 

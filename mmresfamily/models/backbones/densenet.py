@@ -19,8 +19,13 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_conv_layer
 
-from ...errors import (ArgumentTypeError, InvalidArgumentError, check_int, check_number,
-                       check_stage_ints)
+from ...errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    check_int,
+    check_number,
+    check_stage_ints,
+)
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3
 from ..layers.capture import checkpoints

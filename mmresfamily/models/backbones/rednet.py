@@ -14,7 +14,6 @@ from ..layers.norm import conv_module, norm_layer
 from ..layers.pooling import MaxPool2d
 from .resnet import Bottleneck, ResNet
 
-
 # why the dynamic-kernel families (RedNet, DCDC-ResNet) refuse `dcn`
 DYNAMIC_OPERATOR = 'its dynamic operator replaces the 3x3 conv that DCN would deform'
 

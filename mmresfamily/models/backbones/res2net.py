@@ -3,6 +3,7 @@ import math
 
 import torch
 import torch.nn as nn
+
 from ...errors import check_flag, check_int
 from ...registry import MODELS
 from ..layers.builders import build_conv3x3

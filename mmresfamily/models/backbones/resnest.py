@@ -4,8 +4,8 @@ import torch.nn as nn
 from ...errors import check_flag
 from ...registry import MODELS
 from ..layers.split_attention import SplitAttentionConv2d
-from .stages import resolve_alias
 from .resnet import Bottleneck, ResNetV1d
+from .stages import resolve_alias
 
 
 class ResNeStBottleneck(Bottleneck):

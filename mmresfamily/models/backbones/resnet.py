@@ -10,18 +10,29 @@ from mmcv.cnn import build_conv_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule, Sequential, constant_init
 
-from ...errors import (InvalidArgumentError, check_flag, check_int, check_number,
-                       check_stage_ints, check_unsupported)
+from ...errors import (
+    InvalidArgumentError,
+    check_flag,
+    check_int,
+    check_number,
+    check_stage_ints,
+    check_unsupported,
+)
 from ...registry import MODELS
-from ..layers.builders import (build_conv3x3, build_stage_plugins, check_plugins,
-                               forward_plugins, make_plugin_layers)
+from ..layers.builders import (
+    build_conv3x3,
+    build_stage_plugins,
+    check_plugins,
+    forward_plugins,
+    make_plugin_layers,
+)
 from ..layers.capture import checkpoints
 from ..layers.highway import HighwayGate
 from ..layers.norm import build_norm, norm_layer
 from ..layers.pooling import MaxPool2d
 from .base import BaseBackbone, check_choice
-from .stages import default_strides, stage_reductions
 from .layer_decay import resnet_layer_depth
+from .stages import default_strides, stage_reductions
 
 
 def check_drop_path_rate(rate):

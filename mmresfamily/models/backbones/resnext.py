@@ -1,7 +1,7 @@
 """ResNeXt (Xie et al. 2017): the ResNet bottleneck with a grouped 3x3 conv."""
 from ...registry import MODELS
-from .stages import resolve_alias
 from .resnet import Bottleneck, ResNet
+from .stages import resolve_alias
 
 
 @MODELS.register_module()

@@ -6,7 +6,6 @@ from typing import List, Tuple
 
 from ...errors import InvalidArgumentError, check_choice, check_stage_ints, check_stage_tuple
 
-
 # output stride -> (strides, dilations) of four stages (mmseg's dilated-backbone recipe)
 OUTPUT_STRIDES = {
     32: ((1, 2, 2, 2), (1, 1, 1, 1)),

@@ -1,5 +1,10 @@
-from .builders import (build_stage_plugins, check_plugins, forward_plugins, make_plugin_layers,
-                       resolve_dcn)
+from .builders import (
+                       build_stage_plugins,
+                       check_plugins,
+                       forward_plugins,
+                       make_plugin_layers,
+                       resolve_dcn,
+)
 from .dcdc import DCDC, GlobalKernelConv
 from .deform_conv import TorchDeformConv2d, TorchModulatedDeformConv2d
 from .highway import HighwayGate

@@ -10,8 +10,13 @@ import inspect
 import torch.nn as nn
 from mmengine.registry import MODELS
 
-from ...errors import (ArgumentTypeError, InvalidArgumentError, UnknownChoiceError, check_flag,
-                       check_int)
+from ...errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    UnknownChoiceError,
+    check_flag,
+    check_int,
+)
 
 # kind -> (example config, base classes listed as the registered choices in messages)
 KINDS = {
