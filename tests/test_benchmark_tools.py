@@ -4,6 +4,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmresfamily.benchmark.report import read_rows
 from mmresfamily.benchmark.timing import median_interval, paired_speed_ratio, verdict
@@ -15,10 +16,14 @@ def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path, load_tool):
     benchmark = load_tool('benchmark')
     rows = benchmark.main(['models', '--variants', 'ResNet-50', '--batch', '2', '--size', '64',
                            '--repeats', '2', '--warmup', '0', '--fold-bn', '--deploy',
-                           '--with-cp', '--again', '--threads', '1', '--out-dir', str(tmp_path)])
+                           '--with-cp', '--again', '--onnxruntime', '--threads', '1',
+                           '--out-dir', str(tmp_path)])
     impls = {r['impl']: r for r in rows}
     assert set(impls) == {'ours', 'timm', 'mmdet', 'ours+fold_bn', 'ours+deploy', 'ours+with_cp',
-                          'ours+again'}
+                          'ours+again', 'ours+onnxruntime'}
+    # onnxruntime runs the same graph: counted on the eager model it was exported from
+    assert impls['ours+onnxruntime']['params_M'] == impls['ours']['params_M']
+    assert impls['ours+onnxruntime']['GMACs'] == pytest.approx(impls['ours']['GMACs'], rel=1e-9)
     # the same architecture: parameter count and GMACs agree with timm and mmdet
     for ref in ('timm', 'mmdet'):
         assert impls[ref]['params_M'] == pytest.approx(impls['ours']['params_M'], rel=1e-9)
@@ -26,7 +31,7 @@ def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path, load_tool):
     assert impls['ours']['GMACs'] == pytest.approx(4.11 * (64 / 224)**2, rel=0.02)
     assert impls['ours+fold_bn']['params_M'] < impls['ours']['params_M']  # BN affine gone
     assert 'forward_img_s' not in impls['ours+with_cp']  # checkpointing only changes training
-    for deployed in ('ours+fold_bn', 'ours+deploy'):  # inference only
+    for deployed in ('ours+fold_bn', 'ours+deploy', 'ours+onnxruntime'):  # inference only
         assert 'forward+backward_img_s' not in impls[deployed]
     # the A/A copy is timed beside ours but not measured for memory (it is the same model)
     assert impls['ours+again']['forward+backward_img_s'] > 0
@@ -51,6 +56,20 @@ def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path, load_tool):
     assert '| ResNet-50 | ours+again / ours |' in text
     assert 'Command: `python tools/benchmark.py models --variants ResNet-50' in text
     assert (tmp_path / 'benchmark.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_onnxruntime_row_computes_the_eager_features():
+    from mmresfamily.benchmark.models import OnnxRuntimeModel
+    from mmresfamily.registry import MODELS
+    from mmresfamily.testing import randomize_, relative_max_diff
+    model = randomize_(MODELS.build(dict(type='mmresfamily.ResNet', depth=18))).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    got = OnnxRuntimeModel(model, x.shape)(x)
+    assert len(got) == len(expected) == 4
+    for ours, ref in zip(got, expected):
+        assert relative_max_diff(torch.from_numpy(ours), ref) < 1e-5
 
 
 def test_benchmark_refuses_unknown_variant(tmp_path, load_tool):

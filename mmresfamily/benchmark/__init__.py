@@ -22,6 +22,8 @@ Deploy rows: --fold-bn adds `ours+fold_bn` (mmresfamily.deploy.fold_batchnorm, f
 --deploy `ours+deploy` (deploy.optimize_for_inference: folded + its layout, forward only),
 --deploy-compile `ours+deploy_compile` (the same, compiled by Inductor with frozen weights for the
 benchmark's input shape before timing; forward only; GMACs counted on the uncompiled graph),
+--onnxruntime `ours+onnxruntime` (the eager model exported to ONNX at the benchmark shape and run
+by onnxruntime's CPU provider, forward only),
 --with-cp `ours+with_cp` (activation checkpointing); --again adds `ours+again`, a second copy of
 ours timed in the same round robin: its ratio to ours is the timing noise of the run (A/A).
 Writes benchmark.{md,csv,png} into --out-dir: the Markdown has the machine, the command and a

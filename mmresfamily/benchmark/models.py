@@ -67,7 +67,7 @@ def our_cfg(variant) -> dict:
 DYNAMIC_KERNELS = {'RedNet-50', 'DCDC-ResNet-50'}
 DEPLOY_IMPLS = {'fold_bn': 'ours+fold_bn', 'deploy': 'ours+deploy',
                 'deploy_compile': 'ours+deploy_compile', 'with_cp': 'ours+with_cp',
-                'again': 'ours+again'}
+                'again': 'ours+again', 'onnxruntime': 'ours+onnxruntime'}
 
 
 class TimmFeatures(nn.Module):
@@ -80,6 +80,31 @@ class TimmFeatures(nn.Module):
 
     def forward(self, x):
         return self.model.forward_features(x)
+
+
+class OnnxRuntimeModel(nn.Module):
+    """An eager backbone exported to ONNX (static benchmark shape) and run by onnxruntime's CPU
+    provider with torch's thread count; `source` keeps the eager model (parameters, GMACs)."""
+
+    def __init__(self, source: nn.Module, input_shape):
+        super().__init__()
+        import tempfile
+
+        import onnxruntime
+
+        from ..export.formats import export_onnx
+        self.source = source.eval()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = f'{tmp}/model.onnx'
+            export_onnx(self.source, torch.randn(input_shape), path, dynamic=False)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            self.session = onnxruntime.InferenceSession(path, options,
+                                                        providers=['CPUExecutionProvider'])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x):
+        return self.session.run(None, {self.input_name: x.detach().cpu().numpy()})
 
 
 def build_impl(variant, impl, input_shape, device):
@@ -109,6 +134,8 @@ def build_impl(variant, impl, input_shape, device):
         return fold_batchnorm(model, torch.randn(1, 3, 64, 64)), False
     if impl == DEPLOY_IMPLS['deploy']:
         return optimize_for_inference(model, torch.randn(1, 3, 64, 64)), False
+    if impl == DEPLOY_IMPLS['onnxruntime']:
+        return OnnxRuntimeModel(model, input_shape), False
     if impl == DEPLOY_IMPLS['deploy_compile']:
         return optimize_for_inference(model.to(device), torch.randn(input_shape, device=device),
                                       compile=True), False
@@ -160,6 +187,8 @@ class Runner:
 
 
 def gmacs_per_image(model, size):
+    if isinstance(model, OnnxRuntimeModel):
+        model = model.source
     model.eval()  # not chained: mmdet's train() override returns None
     analyzer = flop_analyzer(model, (torch.zeros(1, 3, size, size), ))
     # a compiled deploy model (nn.Module.compile) is counted on the eager module it compiled:
@@ -192,6 +221,10 @@ def add_arguments(parser):
                         'the deploy model compiled by TorchInductor with frozen weights, for '
                         'the benchmark input shape; compiling takes a while per model; '
                         'forward)')
+    parser.add_argument('--onnxruntime', action='store_true',
+                        help='add ours+onnxruntime (the eager model exported to ONNX at the '
+                        "benchmark shape, run by onnxruntime's CPU provider; forward; needs "
+                        'the deploy extra)')
     parser.add_argument('--with-cp', action='store_true', help='add ours+with_cp')
     parser.add_argument('--again', action='store_true',
                         help='add ours+again: a second copy of ours in the same round robin, so '
