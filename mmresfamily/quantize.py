@@ -196,11 +196,12 @@ def latest_checkpoint(work_dir) -> str:
 def fashion_mnist_table(configs, work_dir, out) -> List[dict]:
     """fashion_mnist_row for every config (its checkpoint: the latest in WORK_DIR/NAME) ->
     OUT.csv and OUT.md; rows already in OUT.csv are kept (an interrupted table resumes)."""
-    import csv
     from pathlib import Path
+
+    from .utils.csv_table import read_csv, write_csv
     out = Path(out)
     csv_path = out.with_suffix('.csv')
-    rows = list(csv.DictReader(open(csv_path))) if csv_path.is_file() else []
+    rows = read_csv(csv_path)
     done = {r['model'] for r in rows}
     for config in configs:
         name = Path(config).stem.replace('_fashion-mnist', '')
@@ -210,11 +211,7 @@ def fashion_mnist_table(configs, work_dir, out) -> List[dict]:
         rows.append(dict(model=name, checkpoint=Path(checkpoint).name,
                          **fashion_mnist_row(str(config), checkpoint)))
         print(rows[-1], flush=True)
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(csv_path, 'w', newline='') as f:
-            writer = csv.DictWriter(f, list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(csv_path, rows)
     lines = ['| model | fp32 top-1 (%) | int8 top-1 (%) | drop (points) | int8 weights |',
              '|---|---|---|---|---|']
     lines += [f'| {r["model"]} | {r["fp32_top1"]} | {r["int8_top1"]} | {r["drop"]} | '

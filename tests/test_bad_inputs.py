@@ -373,3 +373,9 @@ def test_compiled_model_keeps_the_check():
         torch.compile(model, backend='eager', fullgraph=True)(torch.randn(1, 3, 64, 64))
         with pytest.raises(InvalidInputError, match=r'needs H and W >= '):
             torch.compile(model, backend='eager')(torch.randn(1, 3, 16, 16))
+
+
+def test_every_family_of_the_model_table_is_covered():
+    """A family added to the table (mmresfamily/zoo.py) must join these cases."""
+    from mmresfamily import zoo
+    assert {cfg['type'] for cfg in FAMILIES.values()} == set(zoo.families())

@@ -159,3 +159,9 @@ def test_torch_compile_matches_eager(name):
         grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
     assert len(grads[0]) == len(grads[1]) > 0
     assert_features_close(grads[1], grads[0], rtol=1e-4)
+
+
+def test_every_family_of_the_model_table_is_covered():
+    """A family added to the table (mmresfamily/zoo.py) must join these cases."""
+    from mmresfamily import zoo
+    assert {cfg['type'] for cfg in FAMILIES.values()} == set(zoo.families())

@@ -13,11 +13,11 @@ speed: img/s of a model-table backbone in fp32 eager, fp32 Inductor and int8 Ind
 and OUT.md. See mmresfamily/quantize.py.
 """
 import argparse
-import csv
 from pathlib import Path
 
 from mmresfamily import quantize, zoo
 from mmresfamily.utils.cli import int_at_least
+from mmresfamily.utils.csv_table import write_csv
 from mmresfamily.utils.paths import CONFIGS, REPO_ROOT
 
 
@@ -43,11 +43,7 @@ def main(argv=None):
     rows = quantize.speed_rows(dict(model.backbone_cfg, out_indices=(3, )), args.batch,
                                args.size, args.repeats)
     fp32 = {r['impl']: r['img_s'] for r in rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out.with_suffix('.csv'), 'w', newline='') as f:
-        writer = csv.DictWriter(f, ['impl', 'img_s'])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.out.with_suffix('.csv'), rows)
     lines = [f'{args.model}, batch {args.batch}, {args.size}x{args.size}, median of '
              f'{args.repeats}:', '', '| impl | img/s | int8 speed-up |', '|---|---|---|']
     lines += [f'| {r["impl"]} | {r["img_s"]} | '

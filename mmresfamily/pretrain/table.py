@@ -13,13 +13,13 @@ resumes; a run itself resumes from its checkpoint (`--resume`). The checkpoints 
 tools/publish_backbone.py and tools/coco_transfer.py.
 """
 import argparse
-import csv
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from ..utils.csv_table import read_csv, write_csv
 from ..utils.launch import read_scalars
 from ..utils.machine import cpu_name
 from ..utils.paths import CONFIGS
@@ -76,10 +76,7 @@ def main(argv=None):
     if missing:
         parser.error(f'--configs: not found: {", ".join(missing)}')
     csv_path, md_path = args.out.with_suffix('.csv'), args.out.with_suffix('.md')
-    rows = []
-    if csv_path.is_file():
-        with open(csv_path) as f:
-            rows = list(csv.DictReader(f))
+    rows = read_csv(csv_path)
     done = {r['model'] for r in rows}
     for i, config in enumerate(args.configs, 1):
         name = config.name[:-len('_fashion-mnist.py')]
@@ -99,11 +96,7 @@ def main(argv=None):
                          top1=f'{last_accuracy(work_dir):.2f}',
                          train_s=f'{time.time() - start:.0f}', machine=machine()))
         print(f'    top-1 {rows[-1]["top1"]} % in {rows[-1]["train_s"]} s', flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(csv_path, 'w', newline='') as f:  # after every run: nothing lost on a crash
-            writer = csv.DictWriter(f, COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(csv_path, rows, COLUMNS)  # after every run: nothing lost on a crash
     lines = ['| model | backbone | params (M) | epochs | top-1 (%) | train time (s) |',
              '|---|---|---|---|---|---|']
     lines += [f'| {r["model"]} | `{r["backbone"]}` | {r["params_M"]} | {r["epochs"]} | '

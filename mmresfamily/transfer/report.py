@@ -1,15 +1,12 @@
 """The transfer table: one CSV row per backbone x detector x iters, a Markdown table and a chart."""
-import csv
+from ..utils.csv_table import read_csv, write_csv
 
 METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP', 'segm_mAP_50', 'segm_mAP_75')
 COLUMNS = ('backbone', 'pretrained', 'detector', 'iters') + METRICS + ('train_seconds',)
 
 
 def read_rows(csv_path):
-    if not csv_path.is_file():
-        return []
-    with csv_path.open(newline='') as f:
-        return list(csv.DictReader(f))
+    return read_csv(csv_path)
 
 
 def row_key(row):
@@ -18,14 +15,7 @@ def row_key(row):
 
 def write_outputs(rows, prefix):
     """CSV (all rows), Markdown table and a horizontal bar chart, written atomically."""
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    csv_path = prefix.with_name(prefix.name + '.csv')
-    tmp = csv_path.with_suffix('.tmp')
-    with tmp.open('w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction='ignore')
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(csv_path)
+    write_csv(prefix.with_name(prefix.name + '.csv'), rows, COLUMNS)
 
     shown = [m for m in METRICS if any(r.get(m) not in (None, '') for r in rows)]
     lines = ['| backbone | pretrained | detector | iters | ' + ' | '.join(shown) +
