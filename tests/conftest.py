@@ -12,6 +12,18 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# fixtures that decide a test's tier: marked by the fixture it uses, so the marker cannot fall
+# out of step with the test (run_checked starts a tool; labelme_coco fetches the labelme sdist)
+MARKER_OF_FIXTURE = {'run_checked': 'subprocess', 'labelme_coco': 'network'}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in getattr(item, 'fixturenames', ()):
+            if fixture in MARKER_OF_FIXTURE:
+                item.add_marker(MARKER_OF_FIXTURE[fixture])
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

@@ -1,5 +1,5 @@
 """docs/capabilities.md is what the checks find: every cell (family or variant x capability) is
-run here and compared with the committed table. The export columns are `slow`."""
+run here and compared with the committed table. The export and DDP columns are `slow`."""
 import dataclasses
 
 import pytest
@@ -13,7 +13,8 @@ REGENERATE = 'python tools/capabilities.py rewrites it'
 
 def cells(slow: bool):
     return [pytest.param(row, capability, id=f'{row.label}-{capability.name}',
-                         marks=[pytest.mark.slow] if slow else [])
+                         marks=([pytest.mark.slow] if slow else []) +
+                         ([pytest.mark.dist] if capability.dist else []))
             for row in ROWS for capability in CAPABILITIES if capability.slow == slow]
 
 

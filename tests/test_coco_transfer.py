@@ -200,6 +200,7 @@ def test_data_root_missing(tool, tmp_path):
         tool.main(['--data-root', str(tmp_path / 'nowhere'), '--backbone', 'a', R18])
 
 
+@pytest.mark.dist
 def test_torchrun_two_cpu_processes(tmp_path, run, data):
     """tools/dist_coco_transfer.sh: both ranks train the same row, rank 0 alone writes."""
     result = run('bash', 'tools/dist_coco_transfer.sh', 2,

@@ -120,6 +120,7 @@ def _losses(folder: Path, rank=0):
 HOOK_ENV = {'PYTHONPATH': f'{ROOT / "tests"}{os.pathsep}{os.environ.get("PYTHONPATH", "")}'}
 
 
+@pytest.mark.dist
 def test_torchrun_two_cpu_processes_match_one_process(tmp_path, run):
     iters = 4
     single = _cls_config(tmp_path, 'single', batch=16, iters=iters)

@@ -39,6 +39,7 @@ def test_registry_scope_and_parent():
             'PreResNet'} <= set(OUR_MODELS.module_dict)
 
 
+@pytest.mark.subprocess
 def test_scoped_name_from_fresh_process_without_importing_us():
     """mmengine imports mmresfamily.registry and its locations by itself."""
     code = textwrap.dedent('''
@@ -51,6 +52,7 @@ def test_scoped_name_from_fresh_process_without_importing_us():
     assert out.strip() == 'mmresfamily.models.backbones.resnet'
 
 
+@pytest.mark.subprocess
 def test_mmdet_stock_config_builds_ours_and_loads_mmdet_weights():
     """The stock mmdet ResNeSt config with the opt-in import builds our backbone, and mmdet's own
     backbone state_dict for that config loads strictly."""
@@ -84,6 +86,7 @@ def test_mmdet_stock_config_builds_ours_and_loads_mmdet_weights():
     assert 'OK mmresfamily' in result.stdout
 
 
+@pytest.mark.subprocess
 def test_mmseg_integration_plain_names():
     pytest.importorskip('mmseg')
     code = textwrap.dedent('''

@@ -16,6 +16,7 @@ CASES = ['resnet50', 'resnet50d', 'resnext50_32x4d', 'resnest50d', 'resnest101e'
          'res2net50_26w_4s', 'res2net50d', 'resnetv2_50', 'resnetv2_50d']
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize('name', CASES)
 def test_timm_features_equal(name, tmp_path):
     ref = randomize_(timm.create_model(name, pretrained=False), seed=1).eval()

@@ -57,6 +57,7 @@ class Capability:
     check: Callable
     slow: bool
     doc: str
+    dist: bool = False  # runs several processes (torch.distributed)
 
 
 CAPABILITIES = [
@@ -68,6 +69,9 @@ CAPABILITIES = [
                '`norm_eval=True`: BatchNorm layers stay in eval and keep their statistics'),
     Capability('with_cp', checks.check_with_cp, False,
                '`with_cp=True` gives the same outputs and gradients'),
+    Capability('with_cp DDP', checks.check_with_cp_ddp, True,
+               f'`with_cp=True`, one step on {checks.DDP_WORLD} gloo processes (DDP) equals one '
+               'process on the whole batch: gradient parity', dist=True),
     Capability('SyncBN', checks.check_sync_bn, False,
                "`norm_cfg=dict(type='SyncBN')` reverts to BN (`revert_sync_batchnorm`) and "
                'trains on CPU'),

@@ -23,6 +23,7 @@ from .formats import (
     export_program,
     load_runner,
     output_names,
+    relative_error,
     trace,
 )
 
@@ -153,6 +154,59 @@ def check_norm_eval(row):
 
 def check_with_cp(row):
     assert_with_cp_equivalent(lambda **kw: build(row, **kw).train(), inputs([(2, 3, 32, 32)])[0])
+
+
+# one training step of the with_cp model on DDP_WORLD gloo processes, each on its share of the
+# batch, against one process on the whole batch: DDP averages the gradients of per-process
+# means, which is the gradient of the whole batch's mean (BN statistics frozen: norm_eval)
+DDP_WORLD = 2
+DDP_INPUT = (4, 3, 64, 64)
+
+
+def _with_cp_train_model(row) -> nn.Module:
+    return build(row, with_cp=True, norm_eval=True).train()
+
+
+def _mean_loss(outs):
+    return sum(o.square().mean() for o in outs)
+
+
+def _ddp_step(rank, row, x, init_file, grads_file):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=DDP_WORLD)
+    try:
+        # unused parameters: stages past the last of out_indices are built but not run
+        model = DistributedDataParallel(_with_cp_train_model(row), find_unused_parameters=True)
+        _mean_loss(model(x.chunk(DDP_WORLD)[rank])).backward()
+        if rank == 0:
+            torch.save({n: p.grad for n, p in model.module.named_parameters()
+                        if p.grad is not None}, grads_file)
+    finally:
+        dist.destroy_process_group()
+
+
+def check_with_cp_ddp(row) -> float:
+    x = inputs([DDP_INPUT], seed=2)[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        grads_file = Path(tmp) / 'grads.pt'
+        torch.multiprocessing.spawn(_ddp_step, nprocs=DDP_WORLD,
+                                    args=(row, x, str(Path(tmp) / 'init'), str(grads_file)))
+        got = torch.load(grads_file, weights_only=True)
+    model = _with_cp_train_model(row)
+    _mean_loss(model(x)).backward()
+    expected = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    if got.keys() != expected.keys() or not expected:
+        raise CapabilityError(f'DDP gave gradients for {len(got)} parameters, one process for '
+                              f'{len(expected)}')
+    errors = {name: relative_error(got[name], expected[name]) for name in expected}
+    worst = max(errors, key=errors.get)
+    if errors[worst] > RTOL:
+        raise CapabilityError(f'gradient of {worst}: relative error {errors[worst]:.1e} > '
+                              f'{RTOL:g} between {DDP_WORLD}-process DDP and one process')
+    return errors[worst]
 
 
 def check_sync_bn(row):
