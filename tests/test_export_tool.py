@@ -94,8 +94,10 @@ def test_config_file_with_a_backbone_model(tmp_path):
 
 @pytest.mark.parametrize('content,message', [
     ("model = dict(type='FasterRCNN', backbone=dict(type='mmresfamily.ResNet', depth=50))",
+     # a whole detector is exported from its toolbox's config (tests/test_export_whole.py)
      r"model type 'FasterRCNN' \(its backbone: mmresfamily.ResNet\) is not an mmresfamily "
-     r"backbone; whole detectors and segmentors are not exported yet"),
+     r"backbone, and whole models are exported from configs with default_scope 'mmdet' or "
+     r"'mmseg' \(got None"),
     ('model = None', r'has no `model` dict with a type'),
 ])
 def test_refuses_what_is_not_a_backbone(tmp_path, capsys, content, message):
