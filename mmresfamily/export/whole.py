@@ -69,14 +69,19 @@ def upsample_by_integral_scale(self, x):
     return resize(x, [t * scale for t in x.shape[-2:]], None, self.mode, self.align_corners)
 
 
+def exported_part(model: nn.Module, head: str) -> str:
+    """'backbone + neck + HEAD' with the modules `model` has."""
+    return ' + '.join(name for name in ('backbone', 'neck', head)
+                      if getattr(model, name, None) is not None)
+
+
 class SegmentorLogits(nn.Module):
     """An mmseg segmentor as `images -> (logits at the input size, )`."""
-
-    part = 'backbone + neck + decode_head, logits resized to the input size'
 
     def __init__(self, segmentor: nn.Module):
         super().__init__()
         self.segmentor = symbolic_upsampling_(segmentor)
+        self.part = f'{exported_part(segmentor, "decode_head")}, logits resized to the input size'
         self.output_names = ['seg_logits']
 
     def forward(self, x):
@@ -94,7 +99,8 @@ class DetectorHeadOutputs(nn.Module):
         self.detector = detector
         # a two-stage detector's RoI head needs the RPN's proposals, which come out of NMS
         self.head_name = 'rpn_head' if getattr(detector, 'with_rpn', False) else 'bbox_head'
-        self.part = f'backbone + neck + {self.head_name} raw outputs (before decoding and NMS)'
+        self.part = f'{exported_part(detector, self.head_name)} raw outputs (before decoding ' \
+                    f'and NMS)'
         with torch.no_grad():
             outputs = self.head_outputs(example)
         head = getattr(detector, self.head_name)
