@@ -117,27 +117,3 @@ def test_cfg_options_change_the_config_and_only_configs(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert '--cfg-options changes config files; resnet18 is a model-table name' in \
         capsys.readouterr().err
-
-
-def test_a_file_that_does_not_run_at_a_check_input_fails_naming_it(tmp_path, monkeypatch,
-                                                                   capsys):
-    real = tool.load_runner
-
-    def fixed_size(fmt, path):
-        run = real(fmt, path)
-
-        def run_or_fail(x):
-            if x.shape[0] != 2:
-                raise RuntimeError('invalid index found, index = 12')
-            return run(x)
-        return run_or_fail
-
-    monkeypatch.setattr(tool, 'load_runner', fixed_size)
-    with pytest.raises(SystemExit) as exit_info:
-        export('resnet18', '--format', 'torchscript', '--shape', 64, 64, '--out',
-               tmp_path / 'r18.pt')
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err
-    assert re.search(r'the file did not run at input 3x3x80x96: RuntimeError: invalid index', err)
-    report = json.loads((tmp_path / 'r18.pt.json').read_text())
-    assert not report['ok'] and report['checks'][0]['error'].startswith('RuntimeError')
