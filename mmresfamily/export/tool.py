@@ -12,6 +12,8 @@ forward without post-processing: a segmentor's logits resized to the input size,
 raw head outputs (a two-stage detector: backbone + neck + RPN head; its RoI head needs the
 proposals of NMS). Weights files of the config are not loaded (random weights unless
 --checkpoint gives the whole model's), SyncBN becomes BN; --deploy is for backbones only.
+Adaptive pooling to sizes other than 1x1 (PSPNet's, UPerNet's pyramid pooling) exports to ONNX
+at static sizes only.
 """
 import json
 from pathlib import Path
