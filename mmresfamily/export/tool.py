@@ -178,7 +178,7 @@ def add_parser(commands, int_at_least):
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('target', help='a model-table name (python -m mmresfamily list) or a config '
                                   'file whose `model` is a backbone dict, an mmdet detector or '
-                                  'an mmseg segmentor (whole models: see below)')
+                                  'an mmseg segmentor (whole models: see above)')
     p.add_argument('--format', choices=list(FORMATS), required=True)
     p.add_argument('--checkpoint', help='weights to load: a path or a URI (mmrf://NAME, '
                                         'timm://..., torchvision://...)')
