@@ -7,8 +7,9 @@
     fetch NAME|URI [...]           download, verify and convert into the caches
     convert SRC MODEL IN OUT       another codebase's checkpoint -> our layout (+ backbone_cfg)
     export TARGET --format onnx|torchscript|pt2 [--checkpoint CKPT] [--deploy] [--dynamic]
-           [--opset N] [--shape H W] [--out PATH]
-                                   a backbone to a file, run again and compared with eager
+           [--opset N] [--shape H W] [--out PATH] [--cfg-options KEY=VALUE ...]
+                                   a backbone (or a whole mmdet detector / mmseg segmentor
+                                   config) to a file, run again and compared with eager
                                    (report: <file>.json; a failed check exits 1)
 """
 import argparse

@@ -40,24 +40,39 @@ def test_each_format_is_checked_at_other_sizes_and_reported(tmp_path, fmt):
         assert written['exporter'] == 'dynamo' and written['opset'] >= 18
 
 
-def test_failed_parity_exits_non_zero_naming_the_output(tmp_path, monkeypatch, capsys):
+def off_in_layer3(run):
+    return lambda x: [o * 1.01 if i == 2 else o for i, o in enumerate(run(x))]
+
+
+def fails_at_other_batch_sizes(run):  # e.g. sizes fixed inside a file exported as dynamic
+    def run_or_fail(x):
+        if x.shape[0] != 2:
+            raise RuntimeError('invalid index found, index = 12')
+        return run(x)
+    return run_or_fail
+
+
+@pytest.mark.parametrize('spoil,failure,first_check_ok,error', [
+    (off_in_layer3, 'output layer3 at input {}: relative error 1.00e-02 > 0.0001',
+     [True, True, False, True], None),
+    (fails_at_other_batch_sizes, 'the file did not run at input {}: RuntimeError: invalid index '
+     'found, index = 12', [False] * 4, 'RuntimeError: invalid index found, index = 12'),
+])
+def test_failed_parity_exits_non_zero_naming_the_output(tmp_path, monkeypatch, capsys, spoil,
+                                                        failure, first_check_ok, error):
     real = tool.load_runner
-
-    def off_in_layer3(fmt, path):
-        run = real(fmt, path)
-        return lambda x: [o * 1.01 if i == 2 else o for i, o in enumerate(run(x))]
-
-    monkeypatch.setattr(tool, 'load_runner', off_in_layer3)
+    monkeypatch.setattr(tool, 'load_runner', lambda fmt, path: spoil(real(fmt, path)))
     with pytest.raises(SystemExit) as exit_info:
         export('resnet18', '--format', 'torchscript', '--shape', 64, 64, '--out',
                tmp_path / 'r18.pt')
     assert exit_info.value.code == 1
-    err = capsys.readouterr().err
-    assert 'parity check failed' in err and 'output layer3 at input' in err
-    assert 'output layer2' not in err and 'output layer4' not in err
+    head, *lines = capsys.readouterr().err.strip().splitlines()
+    assert head == 'parity check failed:' and len(lines) == 2  # one line per check input
+    for line, shape in zip(lines, ['3x3x80x96', '1x3x96x64']):
+        assert line.strip().startswith(failure.format(shape))
     report = json.loads((tmp_path / 'r18.pt.json').read_text())
-    assert not report['ok']
-    assert [o['ok'] for o in report['checks'][0]['outputs']] == [True, True, False, True]
+    assert not report['ok'] and report['checks'][0]['error'] == error
+    assert [o['ok'] for o in report['checks'][0]['outputs']] == first_check_ok
 
 
 @pytest.mark.slow
@@ -94,8 +109,10 @@ def test_config_file_with_a_backbone_model(tmp_path):
 
 @pytest.mark.parametrize('content,message', [
     ("model = dict(type='FasterRCNN', backbone=dict(type='mmresfamily.ResNet', depth=50))",
+     # a whole detector is exported from its toolbox's config (tests/test_export_whole.py)
      r"model type 'FasterRCNN' \(its backbone: mmresfamily.ResNet\) is not an mmresfamily "
-     r"backbone; whole detectors and segmentors are not exported yet"),
+     r"backbone, and whole models are exported from configs with default_scope 'mmdet' or "
+     r"'mmseg' \(got None"),
     ('model = None', r'has no `model` dict with a type'),
 ])
 def test_refuses_what_is_not_a_backbone(tmp_path, capsys, content, message):

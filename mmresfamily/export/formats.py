@@ -28,7 +28,10 @@ class ExportError(RuntimeError):
 
 
 def output_names(model: nn.Module) -> List[str]:
-    """The stage names of the outputs (`feature_info` in `out_indices` order): `layer1`, ..."""
+    """The stage names of the outputs (`feature_info` in `out_indices` order): `layer1`, ...;
+    a whole model's own `output_names`."""
+    if getattr(model, 'output_names', None):
+        return list(model.output_names)
     info, indices = getattr(model, 'feature_info', None), getattr(model, 'out_indices', None)
     if info and indices is not None:
         return [info[i]['module'] for i in indices]
@@ -46,6 +49,15 @@ def dynamic_dims(dynamic: bool):
 def has_deformable_convs(model: nn.Module) -> bool:
     from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
     return any(isinstance(m, (DeformConv2d, ModulatedDeformConv2d)) for m in model.modules())
+
+
+def fixed_size_poolings(model: nn.Module) -> List[str]:
+    """Adaptive poolings to other sizes than 1x1 (e.g. PSPNet's pyramid pooling): ONNX has no
+    such operator, and the exporters compute their windows for the size at export."""
+    from torch.nn.modules.utils import _pair
+    kinds = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+    return [name for name, m in model.named_modules()
+            if isinstance(m, kinds) and set(_pair(m.output_size)) != {1}]
 
 
 def export_program(model: nn.Module, example: torch.Tensor, dynamic: bool = True):
@@ -70,6 +82,11 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path, dynamic: bool = T
     if opset < DEFORM_CONV_OPSET and has_deformable_convs(model):
         raise ExportError(f'deformable convs export as ONNX DeformConv, which needs opset >= '
                           f'{DEFORM_CONV_OPSET}; got opset {opset}')
+    pooled = fixed_size_poolings(model) if dynamic else []
+    if pooled:
+        raise ExportError(f'dynamic sizes: {", ".join(pooled[:3])}{", ..." if pooled[3:] else ""}'
+                          f' pool to fixed output sizes, which ONNX computes with windows fixed '
+                          f'at export; export at a static size (without --dynamic)')
     names = output_names(model)
     errors = []
     try:

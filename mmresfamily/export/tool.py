@@ -1,14 +1,23 @@
-"""`python -m mmresfamily export`: build a backbone, load its weights, export, check the file.
+"""`python -m mmresfamily export`: build a backbone (or a whole mmdet detector / mmseg
+segmentor from its config), load its weights, export, check the file.
 
 The file is run again (onnxruntime for ONNX, the loaded module for TorchScript / .pt2) at inputs
 not used at export -- other batch sizes and image sizes when the export is dynamic (TorchScript
 traces record sizes, so always), other data at the exported shape when static -- and compared
 with the eager model output by output: max |a - b| / max |b| <= rtol. A JSON report is written
 beside the file (`<file>.json`); a failed check exits non-zero naming the output.
+
+Whole models (a config whose `model` is a detector or segmentor) export their tensor-mode
+forward without post-processing: a segmentor's logits resized to the input size, a detector's
+raw head outputs (a two-stage detector: backbone + neck + RPN head; its RoI head needs the
+proposals of NMS). Weights files of the config are not loaded (random weights unless
+--checkpoint gives the whole model's), SyncBN becomes BN; --deploy is for backbones only.
+Adaptive pooling to sizes other than 1x1 (PSPNet's, UPerNet's pyramid pooling) exports to ONNX
+at static sizes only.
 """
 import json
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -20,35 +29,51 @@ from .formats import (
     as_list,
     compare_outputs,
     export_file,
+    first_line,
     load_runner,
     output_names,
 )
+from .whole import build_whole, read_config
 
 BATCH = 2
 
 
-def resolve_target(target: str) -> Tuple[str, dict]:
-    """(name, backbone config) of a model-table name or a config file whose `model` is a
-    backbone dict."""
+def resolve_target(target: str, cfg_options=None) -> Tuple[str, dict, Optional[object]]:
+    """(name, backbone config, whole-model config or None) of a model-table name or a config
+    file whose `model` is a backbone dict or an mmdet detector / mmseg segmentor."""
     path = Path(target)
     if path.suffix != '.py':
+        if cfg_options:
+            raise ValueError(f'--cfg-options changes config files; {target} is a model-table '
+                             f'name')
         model = zoo.get(target)  # KeyError with close names
-        return model.name, model.backbone_cfg
-    if not path.is_file():
-        raise FileNotFoundError(f'config file not found: {target}')
-    from mmengine.config import Config
-    cfg = Config.fromfile(str(path)).get('model')
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise ValueError(f'{target} has no `model` dict with a type; give a config whose model '
-                         f"is a backbone, e.g. model = dict(type='mmresfamily.ResNeSt', depth=50)")
-    cfg = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
-    if not is_backbone_type(cfg['type']):
-        inside = (f" (its backbone: {cfg['backbone'].get('type')})"
-                  if isinstance(cfg.get('backbone'), dict) else '')
-        raise ValueError(f"{target}: model type {cfg['type']!r}{inside} is not an mmresfamily "
-                         f'backbone; whole detectors and segmentors are not exported yet: '
-                         f'export the backbone with a config whose `model` is its dict')
-    return path.stem, cfg
+        return model.name, model.backbone_cfg, None
+    cfg = read_config(path, cfg_options)
+    model = cfg.model.to_dict()
+    if is_backbone_type(model['type']):
+        return path.stem, model, None
+    return path.stem, model.get('backbone'), cfg
+
+
+def build_target(target: str, checkpoint=None, deploy=False, shape=(224, 224),
+                 cfg_options=None):
+    """(name, backbone config, whole-model report entry or None, eval model)."""
+    from ..registry import MODELS
+    name, cfg, whole_cfg = resolve_target(target, cfg_options)
+    if whole_cfg is not None:
+        if deploy:
+            raise ExportError('--deploy folds BatchNorm in backbones only; export the whole '
+                              f'model of {target} without it')
+        model = build_whole(whole_cfg, shape, checkpoint)
+        whole = dict(type=whole_cfg.model.type, scope=whole_cfg.default_scope, part=model.part)
+        return name, cfg, whole, model
+    model = MODELS.build(cfg)
+    if model.loads_pretrained:  # the config's own init_cfg=Pretrained (else: torch's init)
+        model.init_weights()
+    if checkpoint:
+        from ..utils.pretrained import load_pretrained
+        load_pretrained(model, str(checkpoint))
+    return name, cfg, None, model.eval()
 
 
 def is_backbone_type(type_name) -> bool:
@@ -67,18 +92,10 @@ def check_inputs(example_shape, dynamic: bool, fmt: str):
 
 
 def export_target(target: str, fmt: str, checkpoint=None, deploy=False, dynamic=False,
-                  opset=None, shape=(224, 224), out=None, rtol=1e-4) -> dict:
+                  opset=None, shape=(224, 224), out=None, rtol=1e-4, cfg_options=None) -> dict:
     """Build, load, (deploy,) export, check; write the report. Returns the report: its `ok`
     says whether every output at every check input is within `rtol`."""
-    from ..registry import MODELS
-    name, cfg = resolve_target(target)
-    model = MODELS.build(cfg)
-    if model.loads_pretrained:  # the config's own init_cfg=Pretrained (else: torch's init)
-        model.init_weights()
-    if checkpoint:
-        from ..utils.pretrained import load_pretrained
-        load_pretrained(model, str(checkpoint))
-    model.eval()
+    name, cfg, whole, model = build_target(target, checkpoint, deploy, shape, cfg_options)
     generator = torch.Generator().manual_seed(0)
     example = torch.randn((BATCH, model.in_channels, *shape), generator=generator)
     if deploy:
@@ -94,9 +111,14 @@ def export_target(target: str, fmt: str, checkpoint=None, deploy=False, dynamic=
         x = torch.randn(shape_, generator=generator)
         with torch.no_grad():
             expected = as_list(model(x))
-        checks.append(dict(input_shape=list(shape_),
-                           outputs=compare_outputs(as_list(run(x)), expected, names, rtol)))
-    report = dict(target=target, backbone_cfg=cfg, checkpoint=str(checkpoint) if checkpoint
+        try:
+            got, error = as_list(run(x)), None
+        except Exception as err:  # noqa: BLE001  e.g. sizes fixed inside a "dynamic" file
+            got, error = [], first_line(err)
+        checks.append(dict(input_shape=list(shape_), error=error,
+                           outputs=compare_outputs(got, expected, names, rtol)))
+    report = dict(target=target, cfg_options=cfg_options, whole_model=whole, backbone_cfg=cfg,
+                  checkpoint=str(checkpoint) if checkpoint
                   else None, deploy=deploy, format=fmt, dynamic=dynamic, **used,
                   export_input_shape=list(example.shape), outputs=names, rtol=rtol,
                   checks=checks, ok=all(o['ok'] for c in checks for o in c['outputs']),
@@ -113,6 +135,9 @@ def failures(report: dict):
     """'output NAME at input NxCxHxW: relative error E > rtol' for each failed output."""
     for check in report['checks']:
         shape = 'x'.join(map(str, check['input_shape']))
+        if check.get('error'):
+            yield f'the file did not run at input {shape}: {check["error"]}'
+            continue
         for o in check['outputs']:
             if not o['ok']:
                 yield (f'output {o["name"]} at input {shape}: relative error '
@@ -126,7 +151,8 @@ def cmd_export(args):
     import sys
     try:
         report = export_target(args.target, args.format, args.checkpoint, args.deploy,
-                               args.dynamic, args.opset, tuple(args.shape), args.out, args.rtol)
+                               args.dynamic, args.opset, tuple(args.shape), args.out, args.rtol,
+                               args.cfg_options)
     except ExportError as err:
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(2) from None
@@ -144,11 +170,15 @@ def cmd_export(args):
 
 def add_parser(commands, int_at_least):
     import argparse
-    p = commands.add_parser('export', help='a backbone to ONNX / TorchScript / .pt2, checked',
+
+    from ..utils.launch import CfgOptionsAction
+    p = commands.add_parser('export',
+                            help='a backbone or whole model to ONNX / TorchScript / .pt2, checked',
                             description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('target', help='a model-table name (python -m mmresfamily list) or a config '
-                                  'file whose `model` is a backbone dict')
+                                  'file whose `model` is a backbone dict, an mmdet detector or '
+                                  'an mmseg segmentor (whole models: see above)')
     p.add_argument('--format', choices=list(FORMATS), required=True)
     p.add_argument('--checkpoint', help='weights to load: a path or a URI (mmrf://NAME, '
                                         'timm://..., torchvision://...)')
@@ -162,6 +192,8 @@ def add_parser(commands, int_at_least):
     p.add_argument('--shape', type=int_at_least(1), nargs=2, default=[224, 224],
                    metavar=('H', 'W'), help='input size at export (default 224 224)')
     p.add_argument('--out', type=Path, help='output file (default: TARGET.onnx/.pt/.pt2 here)')
+    p.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
+                   help="override entries of a config file target, e.g. model.backbone.depth=18")
     p.add_argument('--rtol', type=float, default=1e-4,
                    help='parity bound: max|a-b| / max|b| per output (default 1e-4)')
     p.set_defaults(run=cmd_export)

@@ -63,7 +63,9 @@ def _syntax_error_in(path: str, seen: tuple = ()) -> Optional[SyntaxError]:
     return None
 
 
-def load_config(path: str, cfg_options=None) -> Config:
+def load_config(path: str, cfg_options=None, scopes=TOOLBOXES) -> Config:
+    """The config at `path` with `cfg_options` merged; its default_scope must be one of
+    `scopes` (None: any, or none)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
     try:
@@ -81,8 +83,8 @@ def load_config(path: str, cfg_options=None) -> Config:
             # the datasets copied `data_root` when the config was parsed: move them all
             _replace_prefix(cfg._cfg_dict, old_root, cfg_options['data_root'])
     scope = cfg.get('default_scope')
-    if scope not in TOOLBOXES:
-        raise ConfigError(f'config default_scope must be one of {TOOLBOXES} (it picks the '
+    if scopes is not None and scope not in scopes:
+        raise ConfigError(f'config default_scope must be one of {scopes} (it picks the '
                           f'toolbox); got {scope!r} in {path}')
     return cfg
 
