@@ -7,7 +7,12 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmresfamily.deploy import fold_batchnorm, optimize_for_inference
 from mmresfamily.models.layers import MaxPool2d
 from mmresfamily.registry import MODELS
-from mmresfamily.testing import assert_features_close, calibrate_norms_, randomize_
+from mmresfamily.testing import (
+    assert_features_close,
+    computes_dynamic_kernels,
+    default_init_calibrated_,
+    randomize_,
+)
 
 # every family; `pre_act`: norms that follow an add/concat (pre-activation) cannot be folded
 FAMILIES = {
@@ -28,15 +33,13 @@ FAMILIES = {
     'DCDC-ResNet-50': dict(type='DCDCResNet', depth=50),
 }
 PRE_ACTIVATION = {'PreResNet-50', 'PreResNet-50-raw', 'DenseNet-121', 'DPN-68'}
-DYNAMIC_KERNELS = {'RedNet-26', 'DCDC-ResNet-50'}  # see calibrate_norms_
 
 
 def build(name):
     cfg = FAMILIES[name]
     model = MODELS.build(dict(cfg, type='mmresfamily.' + cfg['type']))
-    if name in DYNAMIC_KERNELS:
-        model.init_weights()
-        return calibrate_norms_(model, seed=5)
+    if computes_dynamic_kernels(model):
+        return default_init_calibrated_(model, seed=5)
     return randomize_(model, seed=5).eval()
 
 

@@ -1,7 +1,6 @@
 """`models`: throughput, memory, params and GMACs of every family vs timm / mmdet."""
 import argparse
 import json
-import logging
 import statistics
 import time
 from contextlib import nullcontext
@@ -9,13 +8,12 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from mmengine.logging import MMLogger
 
 from .. import zoo
 from ..deploy import fold_batchnorm, optimize_for_inference
 from ..flops import flop_analyzer
 from ..registry import MODELS
-from ..testing import calibrate_norms_, randomize_
+from ..testing import computes_dynamic_kernels, default_init_calibrated_, randomize_
 from ..utils.cli import int_at_least
 from .report import COLUMNS, fmt, machine_description, models_markdown, plot, read_rows, write_rows
 from .timing import MODES, check_device, forward_args, in_child, peak_extra_bytes, timed_round_robin
@@ -61,10 +59,6 @@ def our_cfg(variant) -> dict:
     return dict(zoo.get(row).backbone_cfg, **changes)
 
 
-# generated-kernel families: with randomize_'s weights their activations overflow to inf/NaN
-# within a few blocks (and timing NaNs measures nothing), so they get their default init and
-# measured BN statistics instead (as tests/test_deploy.py does)
-DYNAMIC_KERNELS = {'RedNet-50', 'DCDC-ResNet-50'}
 DEPLOY_IMPLS = {'fold_bn': 'ours+fold_bn', 'deploy': 'ours+deploy',
                 'deploy_compile': 'ours+deploy_compile', 'with_cp': 'ours+with_cp',
                 'again': 'ours+again', 'onnxruntime': 'ours+onnxruntime'}
@@ -124,10 +118,8 @@ def build_impl(variant, impl, input_shape, device):
         model = MODELS.build(dict(ours_cfg, with_cp=True))
     else:
         model = MODELS.build(ours_cfg)
-    if variant in DYNAMIC_KERNELS:
-        MMLogger.get_current_instance().setLevel(logging.WARNING)  # init_weights logs every key
-        model.init_weights()
-        calibrate_norms_(model, seed=0)
+    if computes_dynamic_kernels(model):  # randomize_'s weights overflow them: timing NaNs
+        default_init_calibrated_(model, seed=0)
     else:
         randomize_(model, seed=0)
     if impl == DEPLOY_IMPLS['fold_bn']:

@@ -15,7 +15,13 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..testing import assert_frozen_stages, assert_with_cp_equivalent, calibrate_norms_, randomize_
+from ..testing import (
+    assert_frozen_stages,
+    assert_with_cp_equivalent,
+    computes_dynamic_kernels,
+    default_init_calibrated_,
+    randomize_,
+)
 from .formats import (
     as_list,
     compare_outputs,
@@ -40,10 +46,9 @@ class CapabilityError(AssertionError):
 def build(row, **overrides) -> nn.Module:
     """The row's backbone with non-trivial weights and BN statistics (eval mode)."""
     from ..registry import MODELS
-    model = MODELS.build(dict(row.cfg, **overrides))  # every weight is set below: no init
-    if any(getattr(m, 'computes_in_nchw', False) for m in model.modules()):
-        # dynamic kernels multiply features: measured statistics keep them O(1)
-        return calibrate_norms_(model, seed=1)
+    model = MODELS.build(dict(row.cfg, **overrides))
+    if computes_dynamic_kernels(model):  # they multiply features: see default_init_calibrated_
+        return default_init_calibrated_(model, seed=1)
     return randomize_(model, seed=1).eval()
 
 
