@@ -56,9 +56,10 @@ def computes_dynamic_kernels(model: nn.Module) -> bool:
 
 
 def default_init_calibrated_(model: nn.Module, seed: int = 0) -> nn.Module:
-    """The model's own `init_weights` (quietly), then `calibrate_norms_`: what keeps the features
-    of deep dynamic-kernel nets O(1) with random weights (DCDC-ResNet-50 reached inf / NaN by
-    layer4 with measured statistics alone)."""
+    """The model's own `init_weights` (quietly, from `seed`: every process that calls it gets the
+    same weights), then `calibrate_norms_`: what keeps the features of deep dynamic-kernel nets
+    O(1) with random weights (DCDC-ResNet-50 reached inf / NaN by layer4 with measured
+    statistics alone)."""
     import logging
 
     from mmengine.logging import MMLogger
@@ -66,7 +67,9 @@ def default_init_calibrated_(model: nn.Module, seed: int = 0) -> nn.Module:
     level = logger.level
     logger.setLevel(logging.WARNING)  # init_weights logs every parameter
     try:
-        model.init_weights()
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model.init_weights()
     finally:
         logger.setLevel(level)
     return calibrate_norms_(model, seed=seed)

@@ -29,7 +29,6 @@ from .formats import (
     export_program,
     load_runner,
     output_names,
-    relative_error,
     trace,
 )
 
@@ -179,7 +178,6 @@ def _mean_loss(outs):
 def _ddp_step(rank, row, x, init_file, grads_file):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
-    torch.set_num_threads(1)
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=DDP_WORLD)
     try:
@@ -206,7 +204,11 @@ def check_with_cp_ddp(row) -> float:
     if got.keys() != expected.keys() or not expected:
         raise CapabilityError(f'DDP gave gradients for {len(got)} parameters, one process for '
                               f'{len(expected)}')
-    errors = {name: relative_error(got[name], expected[name]) for name in expected}
+    # relative to the tensor's own largest gradient, floored at a share of the model's largest:
+    # a gradient that nearly cancels out (a bias's sum) may differ by summation order alone
+    floor = 1e-2 * max(g.abs().max().item() for g in expected.values())
+    errors = {name: (got[name] - g).abs().max().item() / max(g.abs().max().item(), floor)
+              for name, g in expected.items()}
     worst = max(errors, key=errors.get)
     if errors[worst] > RTOL:
         raise CapabilityError(f'gradient of {worst}: relative error {errors[worst]:.1e} > '
