@@ -12,6 +12,7 @@ from mmresfamily.benchmark.timing import median_interval, paired_speed_ratio, ve
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_benchmark_models_writes_tables_chart_and_ratios(tmp_path, load_tool):
     benchmark = load_tool('benchmark')
     rows = benchmark.main(['models', '--variants', 'ResNet-50', '--batch', '2', '--size', '64',

@@ -64,6 +64,7 @@ def log_dirs(work_dir):
     return sorted(p for p in work_dir.glob('*/2*') if p.is_dir())
 
 
+@pytest.mark.slow
 def test_two_backbones_skip_finished_rows_and_resume(tmp_path, run, data, published):
     args = ['tools/coco_transfer.py', *common(data, tmp_path), '--backbone', 'scratch', R18,
             '--backbone', 'random_pub', R18, published]
@@ -118,6 +119,7 @@ def test_two_backbones_skip_finished_rows_and_resume(tmp_path, run, data, publis
     assert rows3[1]['bbox_mAP'] == rows[1]['bbox_mAP']  # same weights, same evaluation
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, run, data):
     args = ['tools/coco_transfer.py', *common(data, tmp_path, iters=4), '--backbone', 'r18', R18]
     # stands for a run stopped after its 2nd iteration (cfg options are applied last)
@@ -200,6 +202,7 @@ def test_data_root_missing(tool, tmp_path):
         tool.main(['--data-root', str(tmp_path / 'nowhere'), '--backbone', 'a', R18])
 
 
+@pytest.mark.slow
 @pytest.mark.dist
 def test_torchrun_two_cpu_processes(tmp_path, run, data):
     """tools/dist_coco_transfer.sh: both ranks train the same row, rank 0 alone writes."""

@@ -87,6 +87,7 @@ def test_optimize_for_inference_refuses_a_non_bool_layout():
 
 # Inductor with frozen weights: a convolutional family in channels_last and an involution one
 # in NCHW (its aggregation is a custom operator that Inductor calls, not compiles)
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['ResNet-18', 'RedNet-26'])
 def test_optimize_for_inference_compiled_is_exact(name):
     model = build(name)
@@ -146,6 +147,7 @@ def test_dynamo_captures_whole_graph(name):
 
 
 # one per kind of block: bottleneck, split attention, dense/harmonic concat, involution
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['ResNet-18', 'ResNeSt-50', 'HarDNet-68', 'RedNet-26'])
 def test_torch_compile_matches_eager(name):
     model = build(name)

@@ -41,6 +41,7 @@ def _digest(folder: Path):
     return h.hexdigest()
 
 
+@pytest.mark.slow
 def test_quickstart_data_is_deterministic_and_consistent(tmp_path, run, quickstart_data):
     run(PY, 'tools/make_quickstart_data.py', '--out', tmp_path / 'a', '--train', 400,
         '--val', 40)
@@ -69,6 +70,7 @@ def _metric(work_dir: Path, key: str) -> float:
     return [r for r in read_scalars(work_dir) if key in r][-1][key]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config,metric,iters,margin', [
     ('configs/quickstart/faster-rcnn_r18_fpn_quickstart.py', 'coco/bbox_mAP_50', 150, 0.1),
     ('configs/quickstart/fpn_r18_quickstart-seg.py', 'mIoU', 120, 5.0),
@@ -120,6 +122,7 @@ def _losses(folder: Path, rank=0):
 HOOK_ENV = {'PYTHONPATH': f'{ROOT / "tests"}{os.pathsep}{os.environ.get("PYTHONPATH", "")}'}
 
 
+@pytest.mark.slow
 @pytest.mark.dist
 def test_torchrun_two_cpu_processes_match_one_process(tmp_path, run):
     iters = 4
@@ -145,6 +148,7 @@ def test_torchrun_two_cpu_processes_match_one_process(tmp_path, run):
         torch.testing.assert_close(w0[k], ws[k], rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_continues_exactly(tmp_path, run):
     iters = 10
     config = _cls_config(tmp_path, 'run', batch=16, iters=iters)
@@ -173,6 +177,7 @@ def test_kill_9_then_resume_continues_exactly(tmp_path, run):
     assert all(resumed[i] == reference[i] for i in resumed)
 
 
+@pytest.mark.slow
 def test_clear_errors(tmp_path, run, quickstart_data):
     config = 'configs/quickstart/faster-rcnn_r18_fpn_quickstart.py'
     result = run(PY, 'tools/train.py', config, '--cfg-options',
@@ -198,6 +203,7 @@ def test_clear_errors(tmp_path, run, quickstart_data):
     assert 'backbone.conv1.weight (3, 3, 7, 7) vs model (64, 3, 7, 7)' in result.stderr
 
 
+@pytest.mark.slow
 def test_publish_backbone_loads_into_detector_backbone(tmp_path, run):
     """A classifier trained by tools/train.py -> backbone-only weights with a hash suffix ->
     loaded by a detection backbone's init_cfg Pretrained(prefix='backbone.') with no key missing."""
@@ -222,6 +228,8 @@ def test_publish_backbone_loads_into_detector_backbone(tmp_path, run):
         assert torch.equal(ours[k], v), k
 
 
+@pytest.mark.slow
+@pytest.mark.dist
 def test_dist_test_two_cpu_processes(tmp_path, run):
     """tools/dist_test.sh on CPU: the checkpoint check sees through the DDP wrapper and both
     ranks evaluate; the metric equals a single-process test of the same checkpoint."""

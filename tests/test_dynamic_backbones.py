@@ -161,6 +161,7 @@ def test_registry_build_and_errors():
             MODELS.build(dict(type=f'mmresfamily.{name}', depth=50, dcn=dict(type='DCNv2')))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('cfg', SMALL, ids=SMALL_IDS)
 def test_short_fashion_mnist_training_learns(cfg):
     """640 real training images, 40 iterations; accuracy on 500 held-out test images."""

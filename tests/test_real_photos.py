@@ -85,6 +85,7 @@ def test_coco_dataset_loads_the_photos_through_our_pipeline(labelme_coco):
         assert (inst.masks.areas > 0).all()
 
 
+@pytest.mark.slow
 def test_detector_overfits_three_real_photos(labelme_coco, tmp_path):
     """Faster R-CNN + our ResNet-18 from scratch, 256 px, no flip, 100 iterations on one CPU
     thread: bbox mAP@0.5 0.996 with seed 0 and with seed 1 (0.94-0.985 after 70)."""

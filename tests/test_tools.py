@@ -48,6 +48,7 @@ def test_our_tests_are_not_a_package():
         .startswith(str(ROOT))
 
 
+@pytest.mark.slow
 def test_pretrain_fashion_mnist_table_runs_and_resumes(tmp_path):
     """tools/pretrain_fashion_mnist.py: a real (tiny) run per config, a table row each, and a
     rerun skips finished rows."""
