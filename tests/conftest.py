@@ -11,6 +11,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
+if os.environ.get('PYTEST_XDIST_WORKER_COUNT'):  # `-n N`: the cores shared, not oversubscribed
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ[
+        'PYTEST_XDIST_WORKER_COUNT'])))
+
 
 # fixtures that decide a test's tier: marked by the fixture it uses, so the marker cannot fall
 # out of step with the test (run_checked starts a tool; labelme_coco fetches the labelme sdist)

@@ -139,6 +139,7 @@ def test_channels_last_input(name):
     assert_features_close(out, ref, rtol=1e-4)
 
 
+@pytest.mark.slow  # the capability matrix's compile column (fullgraph) is the fast check
 @pytest.mark.parametrize('name', FAMILIES)
 def test_dynamo_captures_whole_graph(name):
     explanation = torch._dynamo.explain(build(name))(torch.randn(1, 3, 64, 64))
