@@ -45,7 +45,7 @@ def main(argv=None):
     fp32 = {r['impl']: r['img_s'] for r in rows}
     write_csv(args.out.with_suffix('.csv'), rows)
     lines = [f'{args.model}, batch {args.batch}, {args.size}x{args.size}, median of '
-             f'{args.repeats}:', '', '| impl | img/s | int8 speed-up |', '|---|---|---|']
+             f'{args.repeats}:', '', '| impl | img/s | int8 inductor / this row |', '|---|---|---|']
     lines += [f'| {r["impl"]} | {r["img_s"]} | '
               f'{fp32["int8 inductor"] / r["img_s"]:.2f}x |' for r in rows]
     args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
