@@ -50,3 +50,9 @@ def test_inductor_int8_kernels_match_the_reference_graph(quantized):
     assert relative_max_diff(reference, fp32) < 0.25
     labels = fp32.argmax(1)
     assert top1(lambda x: reference, [(data[0], labels)]) >= 50.0
+
+
+def test_unknown_kernels_are_refused_naming_the_choices():
+    from mmresfamily.quantize import fashion_mnist_row
+    with pytest.raises(ValueError, match=r"kernels must be one of \('reference', 'inductor'\)"):
+        fashion_mnist_row('any.py', 'any.pth', kernels='onednn')

@@ -3,12 +3,15 @@
 
     python tools/quantize.py accuracy [--configs C ...] [--work-dir work_dirs/fashion_mnist]
                                       [--out docs/quantization/fashion_mnist]
+                                      [--kernels reference|inductor]
     python tools/quantize.py speed [--model resnet50] [--batch 8] [--size 224] [--repeats 10]
                                    [--out docs/quantization/speed]
 
 accuracy: int8 vs fp32 top-1 of the Fashion-MNIST classifier of every family (the latest
 checkpoint `tools/pretrain_fashion_mnist.py --work-dir DIR` trained for each config), calibrated
-on 1,000 real training images, evaluated on the 10,000 test images; OUT.csv and OUT.md.
+on 1,000 real training images, evaluated on the 10,000 test images; OUT.csv and OUT.md
+(tests/test_quantize.py checks that Inductor's int8 kernels compute what the reference graph
+says).
 speed: img/s of a model-table backbone in fp32 eager, fp32 Inductor and int8 Inductor; OUT.csv
 and OUT.md. See mmresfamily/quantize.py.
 """
@@ -30,6 +33,9 @@ def main(argv=None):
         (CONFIGS / 'pretrain/fashion-mnist').glob('*_fashion-mnist.py')))
     p.add_argument('--work-dir', type=Path, default=REPO_ROOT / 'work_dirs/fashion_mnist')
     p.add_argument('--out', type=Path, default=REPO_ROOT / 'docs/quantization/fashion_mnist')
+    p.add_argument('--kernels', choices=quantize.KERNELS, default='reference',
+                   help="the int8 model run as its converted q/dq graph ('reference', eager) or "
+                   "as Inductor's oneDNN int8 kernels ('inductor', minutes of compilation each)")
     p = commands.add_parser('speed')
     p.add_argument('--model', default='resnet50', help='a model-table name')
     p.add_argument('--batch', type=int_at_least(1), default=8)
@@ -38,7 +44,7 @@ def main(argv=None):
     p.add_argument('--out', type=Path, default=REPO_ROOT / 'docs/quantization/speed')
     args = parser.parse_args(argv)
     if args.command == 'accuracy':
-        return quantize.fashion_mnist_table(args.configs, args.work_dir, args.out)
+        return quantize.fashion_mnist_table(args.configs, args.work_dir, args.out, args.kernels)
     model = zoo.get(args.model)
     rows = quantize.speed_rows(dict(model.backbone_cfg, out_indices=(3, )), args.batch,
                                args.size, args.repeats)
