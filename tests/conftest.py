@@ -30,8 +30,11 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(autouse=True)
 def _deterministic():
+    """Seeded, and the thread count a test may set (tools' --threads) restored after it."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     yield
+    torch.set_num_threads(threads)
 
 
 # ---- the repository's command lines (tools/) ----------------------------------------------------

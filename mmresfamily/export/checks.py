@@ -175,9 +175,12 @@ def _mean_loss(outs):
     return sum(o.square().mean() for o in outs)
 
 
-def _ddp_step(rank, row, x, init_file, grads_file):
+def _ddp_step(rank, row, x, init_file, grads_file, threads):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
+    # the parent's thread count: another one changes oneDNN's summation order, which flips
+    # near-zero ReLUs (4e-3 on a ResNetV1c gradient), a difference that is not DDP's
+    torch.set_num_threads(threads)
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=DDP_WORLD)
     try:
@@ -196,7 +199,8 @@ def check_with_cp_ddp(row) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         grads_file = Path(tmp) / 'grads.pt'
         torch.multiprocessing.spawn(_ddp_step, nprocs=DDP_WORLD,
-                                    args=(row, x, str(Path(tmp) / 'init'), str(grads_file)))
+                                    args=(row, x, str(Path(tmp) / 'init'), str(grads_file),
+                                          torch.get_num_threads()))
         got = torch.load(grads_file, weights_only=True)
     model = _with_cp_train_model(row)
     _mean_loss(model(x)).backward()
