@@ -14,6 +14,7 @@ mmpretrain ImageClassifier into a tensor -> logits module it can take; `fashion_
 reads the real images a Fashion-MNIST classifier config trains and evaluates on.
 """
 import time
+from pathlib import Path
 from typing import Iterable, List, Tuple
 
 import torch
@@ -124,14 +125,8 @@ def top1(model: nn.Module, batches) -> float:
 def images_per_second(model: nn.Module, x: torch.Tensor, repeats: int = 10,
                       warmup: int = 3) -> float:
     """Median throughput of `model(x)` over `repeats` timed calls after `warmup` calls."""
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - start)
-    return x.shape[0] / sorted(times)[len(times) // 2]
+    from .benchmark.timing import timed
+    return x.shape[0] / timed(lambda: model(x), x.device, warmup, repeats)
 
 
 def int8_weight_share(quantized: nn.Module) -> Tuple[int, int]:
@@ -193,7 +188,6 @@ def speed_rows(backbone_cfg: dict, batch: int = 8, size: int = 224, repeats: int
 
 
 def latest_checkpoint(work_dir) -> str:
-    from pathlib import Path
     found = sorted(Path(work_dir).glob('iter_*.pth'), key=lambda p: int(p.stem.split('_')[1]))
     if not found:
         raise FileNotFoundError(f'no iter_*.pth checkpoint in {work_dir}: train the config first '
@@ -204,8 +198,6 @@ def latest_checkpoint(work_dir) -> str:
 def fashion_mnist_table(configs, work_dir, out, kernels: str = 'reference') -> List[dict]:
     """fashion_mnist_row for every config (its checkpoint: the latest in WORK_DIR/NAME) ->
     OUT.csv and OUT.md; rows already in OUT.csv are kept (an interrupted table resumes)."""
-    from pathlib import Path
-
     from .utils.csv_table import read_csv, write_csv
     out = Path(out)
     csv_path = out.with_suffix('.csv')
