@@ -15,7 +15,7 @@ reads the real images a Fashion-MNIST classifier config trains and evaluates on.
 """
 import time
 from pathlib import Path
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -195,6 +195,25 @@ def latest_checkpoint(work_dir) -> str:
     return str(found[-1])
 
 
+def accuracy_markdown(rows: Sequence[dict]) -> str:
+    """The int8 accuracy table (docs/quantization/fashion_mnist.md, copied into
+    docs/benchmarks.md) from its CSV rows, by model name."""
+    lines = ['| model | fp32 top-1 (%) | int8 top-1 (%) | drop (points) | int8 weights | '
+             'int8 run by |', '|---|---|---|---|---|---|']
+    lines += [f'| {r["model"]} | {r["fp32_top1"]} | {r["int8_top1"]} | {r["drop"]} | '
+              f'{r["int8_layers"]} | {r["kernels"]} |'
+              for r in sorted(rows, key=lambda r: r['model'])]
+    return '\n'.join(lines) + '\n'
+
+
+def speed_markdown(rows: Sequence[dict]) -> str:
+    """The int8 speed table (docs/quantization/speed.md, copied into docs/benchmarks.md)."""
+    int8 = float(next(r['img_s'] for r in rows if r['impl'] == 'int8 inductor'))
+    lines = ['| impl | img/s | int8 inductor / this row |', '|---|---|---|']
+    lines += [f'| {r["impl"]} | {r["img_s"]} | {int8 / float(r["img_s"]):.2f}x |' for r in rows]
+    return '\n'.join(lines) + '\n'
+
+
 def fashion_mnist_table(configs, work_dir, out, kernels: str = 'reference') -> List[dict]:
     """fashion_mnist_row for every config (its checkpoint: the latest in WORK_DIR/NAME) ->
     OUT.csv and OUT.md; rows already in OUT.csv are kept (an interrupted table resumes)."""
@@ -212,9 +231,5 @@ def fashion_mnist_table(configs, work_dir, out, kernels: str = 'reference') -> L
                          **fashion_mnist_row(str(config), checkpoint, kernels=kernels)))
         print(rows[-1], flush=True)
         write_csv(csv_path, rows)
-    lines = ['| model | fp32 top-1 (%) | int8 top-1 (%) | drop (points) | int8 weights | '
-             'int8 run by |', '|---|---|---|---|---|---|']
-    lines += [f'| {r["model"]} | {r["fp32_top1"]} | {r["int8_top1"]} | {r["drop"]} | '
-              f'{r["int8_layers"]} | {r["kernels"]} |' for r in rows]
-    out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
+    out.with_suffix('.md').write_text(accuracy_markdown(rows))
     return rows

@@ -56,3 +56,22 @@ def test_unknown_kernels_are_refused_naming_the_choices():
     from mmresfamily.quantize import fashion_mnist_row
     with pytest.raises(ValueError, match=r"kernels must be one of \('reference', 'inductor'\)"):
         fashion_mnist_row('any.py', 'any.pth', kernels='onednn')
+
+
+# ---- the published tables ------------------------------------------------------------------------
+def test_int8_tables_are_what_their_csv_files_say():
+    """docs/quantization/*.md and their copies in docs/benchmarks.md render the measured CSVs,
+    and the accuracy table has a row for every family's Fashion-MNIST classifier."""
+    from mmresfamily.quantize import accuracy_markdown, speed_markdown
+    from mmresfamily.utils.csv_table import read_csv
+    from mmresfamily.utils.paths import CONFIGS, REPO_ROOT
+    docs = REPO_ROOT / 'docs'
+    benchmarks = (docs / 'benchmarks.md').read_text(encoding='utf-8')
+    accuracy = read_csv(docs / 'quantization/fashion_mnist.csv')
+    for name, table in (('fashion_mnist', accuracy_markdown(accuracy)),
+                        ('speed', speed_markdown(read_csv(docs / 'quantization/speed.csv')))):
+        assert table in (docs / f'quantization/{name}.md').read_text(encoding='utf-8'), name
+        assert table in benchmarks, f'docs/benchmarks.md differs from quantization/{name}.csv'
+    classifiers = {p.stem.replace('_fashion-mnist', '') for p in
+                   (CONFIGS / 'pretrain/fashion-mnist').glob('*_fashion-mnist.py')}
+    assert {r['model'] for r in accuracy} == classifiers

@@ -48,14 +48,11 @@ def main(argv=None):
     model = zoo.get(args.model)
     rows = quantize.speed_rows(dict(model.backbone_cfg, out_indices=(3, )), args.batch,
                                args.size, args.repeats)
-    fp32 = {r['impl']: r['img_s'] for r in rows}
     write_csv(args.out.with_suffix('.csv'), rows)
-    lines = [f'{args.model}, batch {args.batch}, {args.size}x{args.size}, median of '
-             f'{args.repeats}:', '', '| impl | img/s | int8 inductor / this row |', '|---|---|---|']
-    lines += [f'| {r["impl"]} | {r["img_s"]} | '
-              f'{fp32["int8 inductor"] / r["img_s"]:.2f}x |' for r in rows]
-    args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
-    print('\n'.join(lines))
+    text = (f'{args.model}, batch {args.batch}, {args.size}x{args.size}, median of '
+            f'{args.repeats}:\n\n' + quantize.speed_markdown(rows))
+    args.out.with_suffix('.md').write_text(text)
+    print(text)
     return rows
 
 

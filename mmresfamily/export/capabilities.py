@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import zoo
 from . import checks
-from .formats import first_line
+from .formats import first_line, our_file_named
 
 DOC = Path(__file__).resolve().parents[2] / 'docs' / 'capabilities.md'
 PASS, FAIL = '✓', '✗'
@@ -127,12 +127,7 @@ def reason_of(err: BaseException) -> str:
     (TorchScript errors name the unsupported construct, then where it is)."""
     if isinstance(err, checks.CapabilityError):
         return str(err).strip().splitlines()[0]
-    line = first_line(err, limit=160).rstrip(':')
-    where = [part.split('"')[1] for part in str(err).splitlines() if part.strip().startswith(
-        'File "') and '/mmresfamily/' in part]
-    if where:
-        line += f' ({"mmresfamily/" + where[0].split("/mmresfamily/", 1)[1]})'
-    return line.replace('|', '/')
+    return (first_line(err, limit=160).rstrip(':') + our_file_named(err)).replace('|', '/')
 
 
 # ---- the document ----------------------------------------------------------------------------

@@ -176,3 +176,12 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     line = text[0] if text else ''
     line = f'{type(err).__name__}: {line}' if line else type(err).__name__
     return line if len(line) <= limit else line[:limit - 3] + '...'
+
+
+def our_file_named(err: BaseException) -> str:
+    """The first of this package's files an error's text names (TorchScript errors name the
+    unsupported construct, then where it is), as ' (mmresfamily/...)'; '' when none."""
+    for part in str(err).splitlines():
+        if part.strip().startswith('File "') and '/mmresfamily/' in part:
+            return f' (mmresfamily/{part.split(chr(34))[1].split("/mmresfamily/", 1)[1]})'
+    return ''
