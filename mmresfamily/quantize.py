@@ -217,13 +217,14 @@ def speed_markdown(rows: Sequence[dict]) -> str:
 def fashion_mnist_table(configs, work_dir, out, kernels: str = 'reference') -> List[dict]:
     """fashion_mnist_row for every config (its checkpoint: the latest in WORK_DIR/NAME) ->
     OUT.csv and OUT.md; rows already in OUT.csv are kept (an interrupted table resumes)."""
+    from .pretrain.table import classifier_name
     from .utils.csv_table import read_csv, write_csv
     out = Path(out)
     csv_path = out.with_suffix('.csv')
     rows = read_csv(csv_path)
     done = {r['model'] for r in rows}
     for config in configs:
-        name = Path(config).stem.replace('_fashion-mnist', '')
+        name = classifier_name(config)
         if name in done:
             continue
         checkpoint = latest_checkpoint(Path(work_dir) / name)

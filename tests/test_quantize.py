@@ -62,9 +62,10 @@ def test_unknown_kernels_are_refused_naming_the_choices():
 def test_int8_tables_are_what_their_csv_files_say():
     """docs/quantization/*.md and their copies in docs/benchmarks.md render the measured CSVs,
     and the accuracy table has a row for every family's Fashion-MNIST classifier."""
+    from mmresfamily.pretrain.table import classifier_configs, classifier_name
     from mmresfamily.quantize import accuracy_markdown, speed_markdown
     from mmresfamily.utils.csv_table import read_csv
-    from mmresfamily.utils.paths import CONFIGS, REPO_ROOT
+    from mmresfamily.utils.paths import REPO_ROOT
     docs = REPO_ROOT / 'docs'
     benchmarks = (docs / 'benchmarks.md').read_text(encoding='utf-8')
     accuracy = read_csv(docs / 'quantization/fashion_mnist.csv')
@@ -72,6 +73,4 @@ def test_int8_tables_are_what_their_csv_files_say():
                         ('speed', speed_markdown(read_csv(docs / 'quantization/speed.csv')))):
         assert table in (docs / f'quantization/{name}.md').read_text(encoding='utf-8'), name
         assert table in benchmarks, f'docs/benchmarks.md differs from quantization/{name}.csv'
-    classifiers = {p.stem.replace('_fashion-mnist', '') for p in
-                   (CONFIGS / 'pretrain/fashion-mnist').glob('*_fashion-mnist.py')}
-    assert {r['model'] for r in accuracy} == classifiers
+    assert {r['model'] for r in accuracy} == set(map(classifier_name, classifier_configs()))

@@ -19,9 +19,10 @@ import argparse
 from pathlib import Path
 
 from mmresfamily import quantize, zoo
+from mmresfamily.pretrain.table import classifier_configs
 from mmresfamily.utils.cli import int_at_least
 from mmresfamily.utils.csv_table import write_csv
-from mmresfamily.utils.paths import CONFIGS, REPO_ROOT
+from mmresfamily.utils.paths import REPO_ROOT
 
 
 def main(argv=None):
@@ -29,8 +30,7 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
     p = commands.add_parser('accuracy')
-    p.add_argument('--configs', nargs='+', type=Path, default=sorted(
-        (CONFIGS / 'pretrain/fashion-mnist').glob('*_fashion-mnist.py')))
+    p.add_argument('--configs', nargs='+', type=Path, default=classifier_configs())
     p.add_argument('--work-dir', type=Path, default=REPO_ROOT / 'work_dirs/fashion_mnist')
     p.add_argument('--out', type=Path, default=REPO_ROOT / 'docs/quantization/fashion_mnist')
     p.add_argument('--kernels', choices=quantize.KERNELS, default='reference',

@@ -33,7 +33,7 @@ from .formats import (
     load_runner,
     output_names,
 )
-from .whole import build_whole, read_config
+from .whole import build_whole, is_backbone_type, read_config
 
 BATCH = 2
 
@@ -74,13 +74,6 @@ def build_target(target: str, checkpoint=None, deploy=False, shape=(224, 224),
         from ..utils.pretrained import load_pretrained
         load_pretrained(model, str(checkpoint))
     return name, cfg, None, model.eval()
-
-
-def is_backbone_type(type_name) -> bool:
-    from ..models.backbones import BaseBackbone
-    from ..registry import MODELS
-    cls = type_name if isinstance(type_name, type) else MODELS.get(type_name)
-    return isinstance(cls, type) and issubclass(cls, BaseBackbone)
 
 
 def check_inputs(example_shape, dynamic: bool, fmt: str):

@@ -116,11 +116,17 @@ class DetectorHeadOutputs(nn.Module):
         return tuple(t for per_level in self.head_outputs(x) for t in per_level)
 
 
+def is_backbone_type(type_name) -> bool:
+    from ..models.backbones import BaseBackbone
+    from ..registry import MODELS
+    cls = type_name if isinstance(type_name, type) else MODELS.get(type_name)
+    return isinstance(cls, type) and issubclass(cls, BaseBackbone)
+
+
 def read_config(path: Path, cfg_options=None):
     """The config file `path` (with `cfg_options`) whose model is a backbone or a whole mmdet /
     mmseg model; refuses configs without a model and whole models outside those scopes."""
     from ..utils.launch import load_config
-    from .tool import is_backbone_type
     cfg = load_config(str(path), cfg_options, scopes=None)
     model = cfg.get('model')
     if not isinstance(model, dict) or 'type' not in model:

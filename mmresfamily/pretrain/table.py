@@ -25,8 +25,19 @@ from ..utils.machine import cpu_name
 from ..utils.paths import CONFIGS
 
 CONFIG_DIR = CONFIGS / 'pretrain/fashion-mnist'
+CONFIG_SUFFIX = '_fashion-mnist.py'
 TRAIN_IMAGES = 60000
 COLUMNS = ['model', 'backbone', 'params_M', 'iters', 'epochs', 'top1', 'train_s', 'machine']
+
+
+def classifier_configs():
+    """Every family's Fashion-MNIST classifier config, by name."""
+    return sorted(CONFIG_DIR.glob(f'*{CONFIG_SUFFIX}'))
+
+
+def classifier_name(config) -> str:
+    """`resnet18` of `.../resnet18_fashion-mnist.py`: its row and work_dir name."""
+    return Path(config).name[:-len(CONFIG_SUFFIX)]
 
 
 def machine():
@@ -66,7 +77,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--configs', nargs='+', type=Path,
-                        default=sorted(CONFIG_DIR.glob('*_fashion-mnist.py')))
+                        default=classifier_configs())
     parser.add_argument('--work-dir', type=Path, default=Path('work_dirs/fashion_mnist'))
     parser.add_argument('--out', type=Path, default=Path('docs/fashion_mnist_pretraining'))
     parser.add_argument('--cfg-options', nargs='+', default=[],
@@ -79,7 +90,7 @@ def main(argv=None):
     rows = read_csv(csv_path)
     done = {r['model'] for r in rows}
     for i, config in enumerate(args.configs, 1):
-        name = config.name[:-len('_fashion-mnist.py')]
+        name = classifier_name(config)
         if name in done:
             print(f'[{i}/{len(args.configs)}] {name}: in {csv_path}, skipped', flush=True)
             continue

@@ -1,12 +1,8 @@
 """The transfer table: one CSV row per backbone x detector x iters, a Markdown table and a chart."""
-from ..utils.csv_table import read_csv, write_csv
+from ..utils.csv_table import write_csv
 
 METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'segm_mAP', 'segm_mAP_50', 'segm_mAP_75')
 COLUMNS = ('backbone', 'pretrained', 'detector', 'iters') + METRICS + ('train_seconds',)
-
-
-def read_rows(csv_path):
-    return read_csv(csv_path)
 
 
 def row_key(row):

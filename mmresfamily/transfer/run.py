@@ -8,11 +8,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..utils.csv_table import read_csv
 from .args import parse_args, template_config
 from .backbones import backbone_weights, build_backbone, parse_backbone_spec
 from .config import make_configure
 from .data import resolve_data
-from .report import METRICS, read_rows, row_key, write_outputs
+from .report import METRICS, row_key, write_outputs
 
 
 def make_progress_hook(bar, header):
@@ -65,7 +66,7 @@ def transfer(args, tmp, devnull):
     rank0 = get_rank() == 0
     prefix = args.out if args.out.is_absolute() else Path.cwd() / args.out
     csv_path = prefix.with_name(prefix.name + '.csv')
-    rows = [read_rows(csv_path)]
+    rows = [read_csv(csv_path)]
     if is_distributed():
         broadcast_object_list(rows)  # rank 0's file decides
     rows = rows[0]
